@@ -1,0 +1,5 @@
+import sys
+
+from rvt.cli import main
+
+sys.exit(main())
