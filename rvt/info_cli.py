@@ -1,0 +1,132 @@
+"""``rvt info``: how much image information a transform keeps (SPEC 5, this project's reconstruction).
+
+    rvt info --transform rvt --key authors:mnist test.npy
+    rvt info --transform random --kernel exp --scale 2 test.npy
+
+Prints the mean, standard deviation and quantiles of the information content Info(x) and of the loss
+rate 1 - Info_g(x) / Info(x) over the images of INPUT (.npy uint8 (N, H, W) or (N, H, W, C), or a PNG).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from rvt.errors import InputError
+
+TRANSFORMS = ("none", "rvt", "random", "permutation", "block")
+QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+CHUNK = 2048  # images read from INPUT per step
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``info`` subcommand to an argparse ``add_subparsers()`` object."""
+    from rvt.information import CHANNEL_MODES, KERNELS
+
+    p = subparsers.add_parser(
+        "info", help="information content and loss rate of images under a transform",
+        description="Information content Info(x) and loss rate 1 - Info_g(x)/Info(x) of every image under "
+                    "a position transform g: mean, std and quantiles (the measure is this project's "
+                    "reconstruction of the paper's, see docs/information.md).")
+    p.add_argument("input", metavar="INPUT", help=".npy uint8 (N,H,W) or (N,H,W,C), or a .png")
+    p.add_argument("--transform", choices=TRANSFORMS, default=None,
+                   help="none, rvt (needs --key), random (per-image permutation), permutation (fixed, "
+                        "seeded), block (block scrambling); default: rvt with --key, else none")
+    p.add_argument("--key", metavar="SPEC", help="RVT key: JSON file or authors:<name>[:<n>]")
+    p.add_argument("--mode", choices=("authors", "bijective"), default="authors", help="RVT mode")
+    p.add_argument("--vortices", type=int, metavar="N", help="use only the first N vortices of the key")
+    p.add_argument("--seed", type=int, default=0, help="seed of random / permutation / block (default 0)")
+    p.add_argument("--block", type=int, default=4, help="block side for --transform block (default 4)")
+    p.add_argument("--kernel", choices=KERNELS, default="exp", help="neighbour kernel m(d) (default exp)")
+    p.add_argument("--scale", type=float, default=2.0, metavar="L", help="kernel scale lambda (default 2)")
+    p.add_argument("--alpha", type=float, default=1.0, help="weight of the pixel-value term (default 1)")
+    p.add_argument("--channels", choices=CHANNEL_MODES, default="sum",
+                   help="colour images: sum Info over channels (default), mean of per-channel loss "
+                        "rates, or measure the grey (channel-mean) image")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N images")
+    p.set_defaults(func=run_info)
+    return p
+
+
+def build_transform(args):
+    """The transform named by ``args.transform`` (see :func:`register`)."""
+    import rvt
+
+    name = args.transform or ("rvt" if getattr(args, "key", None) else "none")
+    key = getattr(args, "key", None)
+    if name != "rvt" and key:
+        raise InputError(f"--key is for --transform rvt, not {name}")
+    if name == "none":
+        return rvt.Identity(), "none"
+    if name == "rvt":
+        if not key:
+            raise InputError("--transform rvt needs --key (a key file or authors:<name>)")
+        mode = getattr(args, "mode", "authors")
+        t = rvt.RVT(key, mode=mode, vortices=getattr(args, "vortices", None))
+        return t, f"rvt {t.key.label} ({mode})"
+    seed = getattr(args, "seed", 0)
+    if name == "random":
+        return rvt.RandomPermutation(seed), f"random permutation per image (seed {seed})"
+    if name == "permutation":
+        return rvt.Permutation(seed), f"fixed permutation (seed {seed})"
+    if name == "block":
+        block = getattr(args, "block", 4)
+        return rvt.BlockScramble(block, seed), f"block scramble {block}x{block} (seed {seed})"
+    raise InputError(f"unknown transform {name!r}; use one of {', '.join(TRANSFORMS)}")
+
+
+def _to_nchw(chunk: np.ndarray):
+    import torch
+
+    t = torch.from_numpy(np.array(chunk))  # a copy: memory-mapped inputs are read-only
+    t = t[:, None] if t.dim() == 3 else t.permute(0, 3, 1, 2)
+    return t[:, :3] if t.shape[1] == 4 else t  # an alpha channel is not image content
+
+
+def summary_table(columns: dict[str, np.ndarray]) -> str:
+    """Plain-text table: one row per quantity, columns mean, std and the quantiles."""
+    heads = ["mean", "std"] + [{0.0: "min", 1.0: "max", 0.5: "median"}.get(q, f"q{round(q * 100):02d}")
+                               for q in QUANTILES]
+    lines = [f"{'quantity':12}" + "".join(f"{h:>11}" for h in heads)]
+    for name, values in columns.items():
+        stats = [values.mean(), values.std()] + list(np.quantile(values, QUANTILES))
+        lines.append(f"{name:12}" + "".join(f"{v:11.4f}" for v in stats))
+    return "\n".join(lines)
+
+
+def run_info(args) -> int:
+    from tqdm import tqdm
+
+    from rvt.information import information_stats
+    from rvt.io import open_images
+
+    limit = getattr(args, "limit", None)
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be >= 1, got {limit}")
+    if getattr(args, "vortices", None) is not None and args.vortices < 0:
+        raise InputError(f"--vortices must be >= 0, got {args.vortices}")
+    transform, label = build_transform(args)
+    images = open_images(args.input)
+    if limit is not None:
+        images = images[:limit]
+    n, h, w = images.shape[:3]
+    size = transform.image_size
+    if size is not None and tuple(size) != (h, w):
+        raise InputError(f"{args.input}: images are {h}x{w} but the transform is for {size[0]}x{size[1]}")
+    c = 1 if images.ndim == 3 else min(images.shape[3], 3)
+    kernel, scale = getattr(args, "kernel", "exp"), getattr(args, "scale", 2.0)
+    alpha, channels = getattr(args, "alpha", 1.0), getattr(args, "channels", "sum")
+    infos, rates = [], []
+    with tqdm(total=n, unit="img", desc="info", disable=None, leave=False) as bar:
+        for start in range(0, n, CHUNK):
+            x = _to_nchw(images[start:start + CHUNK])
+            info, rate = information_stats(x, transform, kernel=kernel, scale=scale, alpha=alpha,
+                                           channels=channels)
+            infos.append(info.numpy())
+            rates.append(rate.numpy())
+            bar.update(x.shape[0])
+    print(f"{n} images {h}x{w}x{c} from {args.input}; transform {label}; kernel {kernel}, "
+          f"lambda {scale:g}, alpha {alpha:g}, channels {channels}")
+    print(summary_table({"information": np.concatenate(infos), "loss rate": np.concatenate(rates)}))
+    return 0
