@@ -1,0 +1,116 @@
+"""Networks, from torchvision and timm (never hand-written): ``build_model(name, ...)``.
+
+- ``resnet``: ResNet-18. At width 1 it is torchvision's ``resnet18`` as the authors used it; for inputs of
+  at most 64 pixels (28/32) the stem becomes one 3x3 stride-1 convolution and the max-pool is dropped,
+  at 224 the ImageNet stem is kept (its first convolution re-made for the dataset's channels).
+  ``width`` < 1 (the quick experiment) builds the same layout with fewer channels from timm's ResNet
+  class (torchvision has no width option), with the same stem rule.
+- ``vit``: a small ViT for 28/32 inputs, timm ``vit_tiny_patch16_224`` re-made at the image size with
+  4x4 patches (depth/width overridable through ``kwargs``).
+- ``vit_b16``: ViT-B/16 at 224 (the paper's), timm ``vit_base_patch16_224``. ``pretrained`` loads
+  ImageNet weights through timm (the patch embedding is adapted to the channels by timm, the head is
+  re-initialised for the classes); off by default since weights cannot be downloaded everywhere.
+  ``pretrained_file`` points timm at a local weights file instead.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from rvt.errors import RVTError
+
+MODELS = ("resnet", "vit", "vit_b16")
+SMALL_INPUT = 64  # inputs up to this side get the small-image stem
+
+
+def _resnet_stem(model: nn.Module, in_chans: int, img_size: int) -> nn.Module:
+    out = model.bn1.num_features
+    if img_size <= SMALL_INPUT:
+        model.conv1 = nn.Conv2d(in_chans, out, kernel_size=3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    else:
+        model.conv1 = nn.Conv2d(in_chans, out, kernel_size=7, stride=2, padding=3, bias=False)
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    return model
+
+
+def _resnet18(in_chans: int, num_classes: int, img_size: int, pretrained: bool, width: float) -> nn.Module:
+    if width == 1.0:
+        import torchvision
+
+        weights = None
+        if pretrained:
+            weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+        model = torchvision.models.resnet18(weights=weights)
+        if num_classes != model.fc.out_features:
+            model.fc = nn.Linear(model.fc.in_features, num_classes)
+        if img_size <= SMALL_INPUT or in_chans != 3:
+            model = _resnet_stem(model, in_chans, img_size)
+        return model
+    if pretrained:
+        raise RVTError("model.pretrained needs model.width=1 (no pretrained weights for narrow ResNets)")
+    from timm.models.resnet import BasicBlock, ResNet
+
+    channels = tuple(max(4, int(round(c * width))) for c in (64, 128, 256, 512))
+    # a 'deep' stem of width c0/2 gives the stages c0 input channels; it is then replaced by our stem
+    model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, in_chans=in_chans, channels=channels,
+                   stem_type="deep", stem_width=channels[0] // 2, zero_init_last=False)
+    return _resnet_stem(model, in_chans, img_size)
+
+
+def _timm(arch: str, pretrained: bool, pretrained_file: str | None, **kwargs) -> nn.Module:
+    import timm
+
+    extra = {}
+    if pretrained_file:
+        extra["pretrained_cfg_overlay"] = dict(file=str(pretrained_file))
+    try:
+        return timm.create_model(arch, pretrained=pretrained, **extra, **kwargs)
+    except (OSError, RuntimeError, ValueError) as e:
+        if not pretrained:
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RVTError(
+            f"could not load pretrained weights for {arch} ({first}); put them in the Hugging Face cache, "
+            f"give model.pretrained_file=/path/to/weights, or train from scratch with model.pretrained=false"
+        ) from None
+
+
+def build_model(name: str, in_chans: int, num_classes: int, img_size: int, pretrained: bool = False,
+                width: float = 1.0, arch: str | None = None, patch_size: int | None = None,
+                pretrained_file: str | None = None, preset: str | None = None,
+                presets: dict | None = None, kwargs: dict | None = None) -> nn.Module:
+    """A classifier for ``in_chans`` x ``img_size`` x ``img_size`` images and ``num_classes`` classes.
+
+    ``preset`` picks one entry of ``presets`` (e.g. ``quick``: a smaller network) whose values override
+    the arguments; ``kwargs`` go to timm's ``create_model`` (ViTs).
+    """
+    args = dict(width=width, arch=arch, patch_size=patch_size, kwargs=dict(kwargs or {}))
+    if preset:
+        if not presets or preset not in presets:
+            raise RVTError(f"model {name} has no preset {preset!r}; known: {', '.join(presets or {}) or 'none'}")
+        for k, v in dict(presets[preset]).items():
+            if k == "kwargs":
+                args["kwargs"].update(dict(v))
+            else:
+                args[k] = v
+    img_size = int(img_size)
+    if name == "resnet":
+        if args["kwargs"]:
+            raise RVTError(f"model resnet takes no kwargs, got {sorted(args['kwargs'])}")
+        return _resnet18(in_chans, num_classes, img_size, pretrained, float(args["width"]))
+    if name in ("vit", "vit_b16"):
+        arch = args["arch"] or ("vit_tiny_patch16_224" if name == "vit" else "vit_base_patch16_224")
+        patch = int(args["patch_size"] or (4 if name == "vit" else 16))
+        if img_size % patch:
+            raise RVTError(f"model {name}: image size {img_size} is not a multiple of the patch size {patch}")
+        return _timm(arch, pretrained, pretrained_file, img_size=img_size, patch_size=patch,
+                     in_chans=in_chans, num_classes=num_classes, **args["kwargs"])
+    raise RVTError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["build_model", "count_parameters", "MODELS"]

@@ -1,0 +1,68 @@
+"""The model factory: library networks with the stems, channels and classes the datasets need."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from rvt.errors import RVTError
+from rvt.models import build_model, count_parameters
+
+
+@pytest.mark.parametrize("in_chans,size", [(1, 28), (3, 32)])
+def test_resnet_small_stem(in_chans, size):
+    m = build_model("resnet", in_chans, 10, size)
+    assert isinstance(m.conv1, nn.Conv2d) and m.conv1.kernel_size == (3, 3) and m.conv1.stride == (1, 1)
+    assert m.conv1.in_channels == in_chans
+    assert isinstance(m.maxpool, nn.Identity)
+    assert m(torch.zeros(2, in_chans, size, size)).shape == (2, 10)
+    # torchvision's ResNet-18 (11.2 M parameters with a 1000-way head and the 7x7 stem)
+    assert 11_000_000 < count_parameters(m) < 11_300_000
+
+
+def test_resnet_imagenet_stem_at_224():
+    m = build_model("resnet", 1, 10, 224)
+    assert m.conv1.kernel_size == (7, 7) and m.conv1.stride == (2, 2) and m.conv1.in_channels == 1
+    assert isinstance(m.maxpool, nn.MaxPool2d)
+    m3 = build_model("resnet", 3, 10, 224)
+    import torchvision
+
+    ref = torchvision.models.resnet18(num_classes=10)
+    assert count_parameters(m3) == count_parameters(ref)
+
+
+def test_resnet_width_preset():
+    m = build_model("resnet", 1, 10, 28, preset="quick", presets={"quick": {"width": 0.25}})
+    assert m.conv1.out_channels == 16 and m.conv1.stride == (1, 1) and isinstance(m.maxpool, nn.Identity)
+    assert m(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert count_parameters(m) < count_parameters(build_model("resnet", 1, 10, 28)) / 10
+
+
+@pytest.mark.parametrize("in_chans,size", [(1, 28), (3, 32)])
+def test_small_vit(in_chans, size):
+    m = build_model("vit", in_chans, 10, size, patch_size=4, kwargs={"depth": 2})
+    assert m.patch_embed.proj.kernel_size == (4, 4) and m.patch_embed.proj.in_channels == in_chans
+    assert m.patch_embed.num_patches == (size // 4) ** 2
+    assert m(torch.zeros(2, in_chans, size, size)).shape == (2, 10)
+
+
+def test_vit_b16_shape():
+    m = build_model("vit_b16", 1, 10, 224, kwargs={"depth": 1})
+    assert m.patch_embed.proj.kernel_size == (16, 16) and m.embed_dim == 768
+    assert m(torch.zeros(1, 1, 224, 224)).shape == (1, 10)
+
+
+def test_bad_arguments_are_user_errors():
+    with pytest.raises(RVTError, match="unknown model"):
+        build_model("alexnet", 1, 10, 28)
+    with pytest.raises(RVTError, match="multiple of the patch size"):
+        build_model("vit", 1, 10, 30, patch_size=4)
+    with pytest.raises(RVTError, match="no preset"):
+        build_model("resnet", 1, 10, 28, preset="huge", presets={"quick": {}})
+
+
+def test_missing_pretrained_file_is_a_user_error(tmp_path):
+    with pytest.raises(RVTError, match="pretrained"):
+        build_model("vit", 1, 10, 28, pretrained=True, pretrained_file=str(tmp_path / "none.safetensors"),
+                    kwargs={"depth": 1})

@@ -1,0 +1,210 @@
+"""Train a classifier on plain or encrypted images and write results.json into the run directory.
+
+    python train.py                                   # experiment=quick: MNIST, small ResNet-18, RVT
+    python train.py dataset=cifar10 model=vit transform=random
+    python train.py experiment=paper dataset=mnist model=resnet transform=rvt trainer=gpu
+    python train.py -m transform=none,rvt,random seed=0,1,2
+    python train.py hydra.run.dir=outputs/runs/<old run> ckpt_path=last     # continue a killed run
+
+Config: conf/train.yaml and its groups (docs/training.md). This file only composes, instantiates, fits,
+tests and records; the pieces live in rvt/ (data.py, models.py, module.py, results.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from rvt.errors import RVTError
+from rvt.models import count_parameters
+from rvt.results import git_state, information_loss_of, versions, write_results
+
+log = logging.getLogger("train")
+
+for _pattern in (".*does not have many workers.*", ".*smaller than the logging interval.*",
+                 ".*is not a multiple of.*", ".*Checkpoint directory .* exists and is not empty.*",
+                 ".*sync_dist=True.*"):
+    warnings.filterwarnings("ignore", message=_pattern)
+
+
+def build_transform(cfg: DictConfig):
+    """The encryption of ``cfg.transform`` (its ``name`` is a label, not an argument)."""
+    params = OmegaConf.to_container(cfg, resolve=True)
+    params.pop("name", None)
+    return hydra.utils.instantiate(params)
+
+
+def check_config(cfg: DictConfig) -> None:
+    if "paper" in cfg:
+        cells = cfg.paper.cells
+        d, m, t = cfg.dataset.name, cfg.model.name, cfg.transform.name
+        if m not in cells.get(d, {}) or t not in cells[d][m]:
+            raise RVTError(f"experiment=paper has no setting for dataset={d} model={m} transform={t}; "
+                           f"it covers models {', '.join(cells[d])} and transforms {', '.join(cells[d].resnet)}")
+
+
+def resolve_ckpt(spec, run_dir: Path) -> str | None:
+    """``ckpt_path``: null (fresh run), ``last`` (this run directory's last.ckpt) or a file."""
+    if spec in (None, "", "null"):
+        return None
+    if spec == "last":
+        path = run_dir / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise RVTError(f"ckpt_path=last: no {path}; to continue a killed run, repeat its command with "
+                           f"hydra.run.dir=<its run directory> ckpt_path=last, or give ckpt_path=/path/to/last.ckpt")
+        return str(path)
+    path = Path(str(spec))
+    if not path.is_file():
+        raise RVTError(f"ckpt_path: no checkpoint file {path}")
+    return str(path)
+
+
+def _instantiate_all(group: DictConfig | None) -> list:
+    if not group:
+        return []
+    return [hydra.utils.instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def train(cfg: DictConfig) -> dict:
+    """Fit, test and record one run; returns the results dict (also written to results.json)."""
+    check_config(cfg)
+    run_dir = Path(cfg.paths.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    transform = build_transform(cfg.transform)
+    datamodule = hydra.utils.instantiate(cfg.data, transform=transform)
+    net = hydra.utils.instantiate(cfg.model)
+    model = hydra.utils.instantiate(cfg.module, net=net)
+    model.hparams["run_config"] = config  # the resolved config travels in every checkpoint (eval.py)
+    callbacks = _instantiate_all(cfg.get("callbacks"))
+    loggers = _instantiate_all(cfg.get("logger"))
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for lg in loggers:
+        lg.log_hyperparams(config)
+    ckpt_path = resolve_ckpt(cfg.get("ckpt_path"), run_dir)
+    if trainer.is_global_zero:
+        log.info("run dir %s | %s %s %s | experiment=%s%s", run_dir, cfg.dataset.name, cfg.model.name,
+                 cfg.transform.name, cfg.experiment_name, f" | resuming {ckpt_path}" if ckpt_path else "")
+
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    fit_seconds = time.perf_counter() - t0
+    progress = copy.deepcopy(model.progress)  # testing the best checkpoint reloads older progress
+
+    test_last = test_best = None
+    best_path = None
+    if cfg.get("test", True):
+        trainer.test(model, datamodule=datamodule, verbose=False)  # the weights of the last epoch
+        test_last = model.last_test.get("acc")
+        ckpt_cb = trainer.checkpoint_callback
+        best_path = getattr(ckpt_cb, "best_model_path", None) if ckpt_cb is not None else None
+        if best_path and Path(best_path).is_file():
+            trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False)
+            test_best = model.last_test.get("acc")
+        else:
+            best_path, test_best = None, test_last
+
+    results = None
+    if trainer.is_global_zero:
+        info = None
+        if cfg.info_loss.enabled:
+            info = information_loss_of(datamodule.test_images(), transform, cfg.info_loss.n_images,
+                                       kernel=cfg.info_loss.kernel, scale=cfg.info_loss.scale,
+                                       alpha=cfg.info_loss.alpha)
+        tparams = {k: v for k, v in config["transform"].items() if k not in ("_target_", "name")}
+        train_s = progress["train_seconds"]
+        results = dict(
+            status="finished" if not trainer.interrupted else "interrupted",
+            experiment=cfg.experiment_name,
+            dataset=cfg.dataset.name, model=cfg.model.name, model_preset=cfg.model.get("preset"),
+            img_size=int(datamodule.img_size), transform=cfg.transform.name,
+            transform_mode=tparams.get("mode"), transform_key=tparams.get("key"), transform_params=tparams,
+            augment=cfg.data.augment, ricap_beta=cfg.module.ricap_beta, seed=int(cfg.seed),
+            epochs=int(trainer.current_epoch), max_epochs=int(cfg.trainer.max_epochs),
+            steps=int(trainer.global_step), batch_size=int(cfg.data.batch_size),
+            test_acc=test_best,  # checkpoint selected on the validation split
+            test_acc_last=test_last,  # weights after the last epoch
+            test_acc_best_epoch=progress["test_acc_best"],  # the authors' protocol: best test epoch
+            test_best_epoch=progress["test_best_epoch"],
+            val_acc_best=progress["val_acc_best"], val_best_epoch=progress["val_best_epoch"],
+            info_loss=info, info_loss_images=min(int(cfg.info_loss.n_images), len(datamodule.splits["test"]))
+            if info is not None else None,
+            n_train=len(datamodule.splits["train"]), n_val=len(datamodule.splits["val"]),
+            n_test=len(datamodule.splits["test"]), parameters=count_parameters(net),
+            train_seconds=round(train_s, 3), fit_seconds=round(fit_seconds, 3),
+            images_per_s=round(progress["train_images"] / train_s, 1) if train_s > 0 else None,
+            accelerator=type(trainer.accelerator).__name__, devices=int(trainer.num_devices),
+            world_size=int(trainer.world_size), resumed_from=ckpt_path, best_checkpoint=best_path,
+            run_dir=str(run_dir), started=started.isoformat(timespec="seconds"),
+            finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            git=git_state(), versions=versions(), history=progress["history"],
+        )
+        path = write_results(run_dir, results)
+        _log_results(loggers, results)
+        log.info("test_acc %s (val-selected), %s (last), %s (best epoch) | info_loss %s | %s",
+                 _pct(test_best), _pct(test_last), _pct(progress["test_acc_best"]),
+                 "n/a" if info is None else f"{info:.3f}", path)
+    for lg in loggers:
+        if type(lg).__name__ == "WandbLogger":
+            import wandb
+
+            wandb.finish()
+    return results
+
+
+def _pct(v):
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def _log_results(loggers, results: dict) -> None:
+    scalars = {f"results/{k}": v for k, v in results.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for lg in loggers:
+        if type(lg).__name__ == "WandbLogger":
+            lg.experiment.summary.update({k: v for k, v in results.items()
+                                          if isinstance(v, (int, float, str)) or v is None})
+        lg.log_metrics(scalars)
+        lg.save()
+
+
+def user_error(e: BaseException) -> str | None:
+    """The one-line message for a user mistake anywhere in ``e``'s chain, else None (a bug: traceback)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, RVTError):
+            return str(e)
+        if isinstance(e, OmegaConfBaseException):
+            return "config error: " + str(e).strip().splitlines()[0]
+        e = e.__cause__ or e.__context__
+    return None
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        results = train(cfg)
+    except Exception as e:  # user mistakes: one line, exit 2; anything else: the traceback
+        message = user_error(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+    return None if not results else results.get("test_acc")
+
+
+if __name__ == "__main__":
+    main()
