@@ -1,0 +1,288 @@
+"""The training pipeline end to end: config composition, every model x transform for a few steps (real
+MNIST and synthetic 3-channel 32x32 data), results.json, eval.py, multirun, resume, DDP on CPU, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import train as train_script  # noqa: E402
+
+CONF = ROOT / "conf"
+GROUPS = ["dataset", "model", "transform", "trainer", "logger", "callbacks", "paths", "hydra", "experiment"]
+MODELS_SMALL = ["resnet", "vit"]
+TRANSFORMS = ["none", "rvt", "random", "permutation", "block"]
+RESULT_FIELDS = ["dataset", "model", "transform", "transform_mode", "transform_key", "seed", "epochs", "test_acc",
+                 "test_acc_last", "test_acc_best_epoch", "val_acc_best", "info_loss", "train_seconds",
+                 "images_per_s", "git", "versions", "history", "status"]
+
+
+def tiny(data_dir) -> list[str]:
+    """A few steps on a few images: seconds per run on a CPU."""
+    return ["trainer=cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1", "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false",
+            "trainer.enable_model_summary=false", "dataset.train_subset=64", "dataset.val_size=32",
+            "dataset.test_subset=32", "data.batch_size=16", "data.eval_batch_size=32", "info_loss.n_images=8",
+            "dataset.download=false", f"paths.data_dir={data_dir}"]
+
+
+def make_cfg(overrides, run_dir=None):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides) + ([f"paths.run_dir={run_dir}"] if run_dir else []))
+    return cfg
+
+
+def options(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+# --------------------------------------------------------------------------------- composition
+def test_every_option_of_every_group_composes(tmp_path):
+    import hydra
+
+    assert set(options("transform")) == set(TRANSFORMS)
+    assert {"default", "cpu", "gpu", "ddp", "debug"} <= set(options("trainer"))
+    assert {"csv", "wandb", "none"} <= set(options("logger"))
+    assert {"quick", "paper", "none"} <= set(options("experiment"))
+    for group in GROUPS:
+        for option in options(group):
+            cfg = make_cfg([f"{group}={option}"], tmp_path)
+            resolved = OmegaConf.to_container(cfg, resolve=True)
+            assert resolved["dataset"]["name"] in ("mnist", "fashion_mnist", "cifar10")
+            if group == "trainer":
+                trainer = hydra.utils.instantiate(cfg.trainer, accelerator="cpu")
+                assert trainer.max_epochs == cfg.trainer.max_epochs
+            if group == "logger":
+                for node in cfg.logger.values():
+                    hydra.utils.instantiate(node)
+    for dataset in options("dataset"):
+        for transform in TRANSFORMS:
+            cfg = make_cfg([f"dataset={dataset}", f"transform={transform}"], tmp_path)
+            t = train_script.build_transform(cfg.transform)
+            x = torch.zeros(2, cfg.dataset.channels, cfg.dataset.size, cfg.dataset.size, dtype=torch.uint8)
+            assert t(x).shape == x.shape
+    cfg = make_cfg(["dataset=cifar10"], tmp_path)
+    assert cfg.transform.key == "authors:cifar10" and list(cfg.dataset.mean) == [0.485, 0.456, 0.406]
+
+
+def test_default_is_quick_and_groups_keep_full_settings(tmp_path):
+    quick = make_cfg([], tmp_path)
+    assert quick.experiment_name == "quick" and quick.model.preset == "quick" and quick.dataset.train_subset
+    full = make_cfg(["experiment=none"], tmp_path)
+    assert full.model.preset is None and full.dataset.train_subset is None and full.module.ricap_beta == 0.3
+    assert full.seed == 3407 and full.module.optimizer.nesterov and full.module.optimizer.momentum == 0.9
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10"])
+def test_paper_cells(tmp_path, dataset):
+    for model in ("resnet", "vit_b16"):
+        for transform in TRANSFORMS:
+            cfg = make_cfg(["experiment=paper", f"dataset={dataset}", f"model={model}", f"transform={transform}"], tmp_path)
+            train_script.check_config(cfg)
+            r = OmegaConf.to_container(cfg, resolve=True)
+            assert r["module"]["ricap_beta"] == 0.3 and r["seed"] == 3407 and r["test_every_epoch"]
+            assert r["module"]["scheduler"]["T_max"] == r["trainer"]["max_epochs"]
+            assert r["data"]["img_size"] == r["model"]["img_size"] in (28, 32, 224)
+    cell = lambda **kw: OmegaConf.to_container(make_cfg(["experiment=paper"] + [f"{k}={v}" for k, v in kw.items()], tmp_path), resolve=True)
+    if dataset == "cifar10":
+        r = cell(dataset="cifar10", model="resnet", transform="rvt")
+        assert (r["trainer"]["max_epochs"], r["data"]["batch_size"], r["model"]["img_size"]) == (100, 32, 224)
+        r = cell(dataset="cifar10", model="vit_b16", transform="rvt")
+        assert r["module"]["optimizer"]["lr"] == 0.005 and r["module"]["optimizer"]["weight_decay"] == 1e-3
+    if dataset == "mnist":
+        r = cell(dataset="mnist", model="resnet", transform="random")
+        assert (r["trainer"]["max_epochs"], r["model"]["img_size"]) == (30, 28)
+        r = cell(dataset="mnist", model="vit_b16", transform="rvt")
+        assert r["module"]["optimizer"]["lr"] == 0.005 and r["module"]["optimizer"]["weight_decay"] == 2e-4
+    if dataset == "fashion_mnist":
+        r = cell(dataset="fashion_mnist", model="resnet", transform="none")
+        assert (r["trainer"]["max_epochs"], r["data"]["batch_size"], r["model"]["img_size"]) == (50, 256, 32)
+    from rvt.errors import RVTError
+
+    with pytest.raises(RVTError, match="experiment=paper has no setting"):
+        train_script.check_config(make_cfg(["experiment=paper", f"dataset={dataset}", "model=vit"], tmp_path))
+
+
+# ---------------------------------------------------------------------------- a few steps each
+def _check_results(res, run_dir, **expected):
+    on_disk = json.loads((Path(run_dir) / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(on_disk)) and on_disk["dataset"] == res["dataset"]
+    for field in RESULT_FIELDS:
+        assert field in on_disk, field
+    for k, v in expected.items():
+        assert on_disk[k] == v, (k, on_disk[k], v)
+    for k in ("test_acc", "test_acc_last", "test_acc_best_epoch", "val_acc_best"):
+        assert 0.0 <= on_disk[k] <= 1.0
+    assert on_disk["images_per_s"] > 0 and on_disk["train_seconds"] > 0
+    assert on_disk["versions"]["torch"] == torch.__version__.split("+")[0] or on_disk["versions"]["torch"]
+    return on_disk
+
+
+@pytest.mark.parametrize("model", MODELS_SMALL)
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_model_x_transform_on_mnist(tmp_path, data_dir, model, transform):
+    cfg = make_cfg(tiny(data_dir) + [f"model={model}", f"transform={transform}", "logger=csv"], tmp_path)
+    res = train_script.train(cfg)
+    on_disk = _check_results(res, tmp_path, model=model, transform=transform, steps=2, epochs=1, n_train=64)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "csv").is_dir()
+    if transform == "none":
+        assert on_disk["info_loss"] == pytest.approx(0.0, abs=1e-6)
+    elif on_disk["info_loss"] is not None:
+        assert 0.0 < on_disk["info_loss"] <= 1.0
+    if transform == "rvt":
+        assert on_disk["transform_key"] == "authors:mnist" and on_disk["transform_mode"] == "authors"
+
+
+def _synthetic(name, root, train, download=True):
+    g = torch.Generator().manual_seed(0 if train else 1)
+    n = 200 if train else 40
+    y = torch.arange(n) % 10
+    x = torch.randint(0, 64, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    x[:, y % 3] += (y * 19).to(torch.uint8).view(n, 1, 1, 1)  # a learnable colour cue per class
+    return x, y
+
+
+@pytest.mark.parametrize("model", MODELS_SMALL)
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_model_x_transform_on_synthetic_rgb(tmp_path, monkeypatch, model, transform):
+    import rvt.data
+
+    monkeypatch.setattr(rvt.data, "read_split", _synthetic)
+    cfg = make_cfg(tiny("/nonexistent") + ["dataset=cifar10", f"model={model}", f"transform={transform}",
+                                           "logger=none", "module.ricap_beta=0.3"], tmp_path)
+    res = train_script.train(cfg)
+    _check_results(res, tmp_path, dataset="cifar10", model=model, transform=transform, steps=2, ricap_beta=0.3)
+
+
+def test_vit_b16_at_224_few_steps(tmp_path, data_dir):
+    cfg = make_cfg(tiny(data_dir) + ["model=vit_b16", "++model.kwargs.depth=1", "model.preset=null",
+                                     "data.batch_size=4", "data.eval_batch_size=8", "dataset.val_size=8",
+                                     "dataset.test_subset=8", "logger=none", "info_loss.enabled=false"], tmp_path)
+    res = train_script.train(cfg)
+    _check_results(res, tmp_path, model="vit_b16", img_size=224, steps=2)
+
+
+def test_resnet_at_224_with_augment_before(tmp_path, data_dir):
+    cfg = make_cfg(tiny(data_dir) + ["model.img_size=56", "data.augment=before", "logger=none",
+                                     "data.batch_size=8"], tmp_path)
+    res = train_script.train(cfg)
+    _check_results(res, tmp_path, img_size=56, augment="before")
+
+
+@pytest.mark.slow
+def test_wandb_offline(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    cfg = make_cfg(tiny(data_dir) + ["logger=wandb"], tmp_path)
+    assert cfg.logger.wandb.mode == "offline" and "rvt" in list(cfg.logger.wandb.tags)
+    train_script.train(cfg)
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert runs and (tmp_path / "results.json").is_file() and (tmp_path / "csv").is_dir()
+
+
+# ------------------------------------------------------------------------- the command line
+def run_cli(args, data_dir, tmp_path, script="train.py", extra_env=None, timeout=600):
+    env = dict(os.environ, RVT_DATA_DIR=str(data_dir), WANDB_MODE="offline", PYTHONWARNINGS="ignore")
+    env.pop("HYDRA_FULL_ERROR", None)
+    env.update(extra_env or {})
+    return subprocess.run([sys.executable, script, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.slow
+def test_cli_run_then_eval(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    p = run_cli(tiny(data_dir) + [f"hydra.run.dir={run_dir}"], data_dir, tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads((run_dir / "results.json").read_text())
+    saved = OmegaConf.load(run_dir / ".hydra" / "config.yaml")  # the resolved config is kept with the run
+    assert saved.dataset.name == "mnist" and (run_dir / ".hydra" / "overrides.yaml").is_file()
+    assert res["git"]["commit"] and res["best_checkpoint"]
+    out = tmp_path / "eval.json"
+    p = run_cli([str(run_dir), "--test-subset", "32", "--out", str(out), "--device", "cpu"], data_dir, tmp_path,
+                script="eval.py")
+    assert p.returncode == 0, p.stderr[-3000:]
+    ev = json.loads(out.read_text())
+    assert ev["acc_encrypted"] == pytest.approx(res["test_acc"], abs=1e-6)  # the same checkpoint, same images
+    assert 0 <= ev["acc_plain"] <= 1 and "plain test" in p.stdout
+
+
+@pytest.mark.slow
+def test_multirun_two_jobs(tmp_path, data_dir):
+    sweep = tmp_path / "sweep"
+    p = run_cli(["-m", "transform=none,rvt", f"hydra.sweep.dir={sweep}", "logger=none"] + tiny(data_dir),
+                data_dir, tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    results = sorted(sweep.glob("*/results.json"))
+    assert [r.parent.name for r in results] == ["0-mnist-resnet-none-s3407", "1-mnist-resnet-rvt-s3407"]
+    assert [json.loads(r.read_text())["transform"] for r in results] == ["none", "rvt"]
+
+
+KILLER = '''
+import os
+from pytorch_lightning import Callback
+
+class KillAtEpoch(Callback):
+    """Simulates a killed job: exits hard when epoch `epoch` starts (after the previous one was saved)."""
+    def __init__(self, epoch):
+        self.epoch = epoch
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            os._exit(3)
+'''
+
+
+@pytest.mark.slow
+def test_resume_after_a_killed_run(tmp_path, data_dir):
+    (tmp_path / "killer.py").write_text(KILLER)
+    run_dir = tmp_path / "run"
+    args = tiny(data_dir) + ["trainer.max_epochs=2", f"hydra.run.dir={run_dir}", "logger=csv"]
+    p = run_cli(args + ["+callbacks.kill._target_=killer.KillAtEpoch", "+callbacks.kill.epoch=1"], data_dir,
+                tmp_path, extra_env={"PYTHONPATH": str(tmp_path)})
+    assert p.returncode == 3, p.stderr[-3000:]
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and not (run_dir / "results.json").exists()
+    p = run_cli(args + ["ckpt_path=last"], data_dir, tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads((run_dir / "results.json").read_text())
+    assert res["resumed_from"].endswith("last.ckpt") and res["epochs"] == 2 and res["steps"] == 4
+    assert [h["epoch"] for h in res["history"]] == [0, 1]  # epoch 0 from the checkpoint, epoch 1 now
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    p = run_cli(tiny(data_dir) + ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                                  f"hydra.run.dir={run_dir}", "logger=none"], data_dir, tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads((run_dir / "results.json").read_text())
+    assert res["world_size"] == 2 and res["steps"] == 2 and res["n_test"] == 32
+    # 64 images over 2 ranks in batches of 16: 2 steps of 2 x 16 images
+    assert res["history"][0]["test_acc"] is not None
+
+
+@pytest.mark.slow
+def test_user_errors_are_one_line(tmp_path, data_dir):
+    base = tiny(data_dir) + [f"hydra.run.dir={tmp_path / 'r'}"]
+    p = run_cli(base + [f"paths.data_dir={tmp_path / 'nothing'}"], data_dir, tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-3000:]
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: dataset mnist not found in") and "unpack.sh" in last
+    p = run_cli(base + ["transform.mode=spiral"], data_dir, tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "unknown RVT mode 'spiral'" in p.stderr.strip().splitlines()[-1]
+    p = run_cli(base + ["dataset=imagenet"], data_dir, tmp_path)
+    assert p.returncode != 0 and "Traceback" not in p.stderr and "imagenet" in p.stderr
+    p = run_cli(base + ["ckpt_path=last"], data_dir, tmp_path)
+    assert p.returncode == 2 and "hydra.run.dir=" in p.stderr.strip().splitlines()[-1]
