@@ -207,7 +207,7 @@ def _fixed_operator(g: torch.Tensor, h: int, w: int, kernel: str, scale: float, 
     k = kernel_matrix(h, w, kernel, scale)
     d, lost = _loss_matrices(g.to("cpu", torch.int64)[None], k)
     op = torch.cat([d[0], k], dim=1).to(device=device, dtype=dtype).contiguous()
-    entry = (op, lost[0].to(device=device, dtype=torch.float64))
+    entry = (op, lost[0].to(device=device, dtype=dtype))
     _PAIR_CACHE[key] = entry
     while len(_PAIR_CACHE) > _CACHE_SIZE:
         _PAIR_CACHE.popitem(last=False)
@@ -300,34 +300,39 @@ def _per_channel_terms(xs: torch.Tensor, g: torch.Tensor, h: int, w: int, kernel
     lost = torch.empty_like(info)
     if g.dim() == 1:
         op, lost_mask = _fixed_operator(g, h, w, kernel, scale, dtype, xs.device)
+        has_lost = bool(lost_mask.any())
         step = chunk or FIXED_CHUNK
         for a in range(0, n_img, step):
             rows = xs[a:a + step].reshape(-1, p)
             y = rows @ op  # one matmul: [x @ D | x @ K]
-            r64 = rows.to(torch.float64)
-            lq = (y[:, :p].to(torch.float64) * r64).sum(1)
-            iq = (y[:, p:].to(torch.float64) * r64).sum(1)
-            lost[a:a + step] = (alpha * (r64 @ lost_mask) + lq).view(-1, c)
-            info[a:a + step] = (alpha * r64.sum(1) + iq).view(-1, c)
+            # products in the compute dtype, sums accumulated in float64
+            lq = (y[:, :p] * rows).sum(1, dtype=torch.float64)
+            iq = (y[:, p:] * rows).sum(1, dtype=torch.float64)
+            lp = (rows * lost_mask).sum(1, dtype=torch.float64) if has_lost else 0.0
+            lost[a:a + step] = (alpha * lp + lq).view(-1, c)
+            info[a:a + step] = (alpha * rows.sum(1, dtype=torch.float64) + iq).view(-1, c)
         return info, lost
     # one map per image: D per image, chunked so that chunk * P * P elements stay bounded
     itemsize = torch.finfo(dtype).bits // 8
     step = chunk or max(1, PER_IMAGE_BYTES // (2 * p * p * itemsize))
     k = kernel_matrix(h, w, kernel, scale).to(device=xs.device, dtype=dtype)
     g = g.to(xs.device)
+    # images in order of their number of non-zero pixels, so that each chunk's support is tight
+    order = torch.argsort((xs != 0).any(1).sum(1), stable=True)
     for a in range(0, n_img, step):
-        xb = xs[a:a + step]  # (n, C, P)
-        gb = g[a:a + step]
+        idx = order[a:a + step]
+        xb = xs[idx]  # (n, C, P)
+        gb = g[idx]
         x64 = xb.to(torch.float64)
-        info[a:a + step] = alpha * x64.sum(2) + ((xb @ k).to(torch.float64) * x64).sum(2)
+        info[idx] = alpha * x64.sum(2) + ((xb @ k).to(torch.float64) * x64).sum(2)
         sparse = _permutation_loss_on_support(xb, gb, k)
         if sparse is not None:
-            lost[a:a + step] = sparse
+            lost[idx] = sparse
             continue
         d, lost_mask = _loss_matrices(gb, k)
         lq = (torch.bmm(xb, d).to(torch.float64) * x64).sum(2)  # (n, C)
         del d
-        lost[a:a + step] = alpha * (x64 * lost_mask[:, None, :].to(torch.float64)).sum(2) + lq
+        lost[idx] = alpha * (x64 * lost_mask[:, None, :].to(torch.float64)).sum(2) + lq
     return info, lost
 
 
@@ -393,8 +398,7 @@ def information_content(x: torch.Tensor, kernel: str = "exp", scale: float = 2.0
     step = (chunk or FIXED_CHUNK) * c
     for a in range(0, n * c, step):
         rows = xs[a:a + step]
-        r64 = rows.to(torch.float64)
-        out[a:a + step] = alpha * r64.sum(1) + ((rows @ k).to(torch.float64) * r64).sum(1)
+        out[a:a + step] = alpha * rows.sum(1, dtype=torch.float64) + ((rows @ k) * rows).sum(1, dtype=torch.float64)
     return out.view(n, c).sum(1)
 
 
