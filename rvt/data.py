@@ -131,29 +131,32 @@ GRAY = (0.299, 0.587, 0.114)  # the luma weights torchvision's rgb_to_grayscale 
 def _gray(x: torch.Tensor) -> torch.Tensor:
     if x.shape[1] == 1:
         return x
-    w = torch.tensor(GRAY, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    r, g, b = x.unbind(1)
+    return (r * GRAY[0] + g * GRAY[1] + b * GRAY[2]).unsqueeze(1)
 
 
 def _rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """Batched RGB -> HSV in [0, 1] (torchvision's formulas, element-wise ops only)."""
     r, g, b = x.unbind(1)
-    maxc, argmax = x.max(1)
-    minc = x.min(1).values
+    maxc = torch.maximum(torch.maximum(r, g), b)
+    minc = torch.minimum(torch.minimum(r, g), b)
     delta = maxc - minc
-    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
-    h = torch.where(argmax == 0, ((g - b) / safe) % 6,
-                    torch.where(argmax == 1, (b - r) / safe + 2, (r - g) / safe + 4))
-    h = torch.where(delta > 0, h / 6, torch.zeros_like(h))
-    s = torch.where(maxc > 0, delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc)), torch.zeros_like(maxc))
+    safe = delta + (delta == 0)  # grey pixels: any divisor, their hue comes out 0
+    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
+    h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
+    h = torch.remainder(h / 6.0, 1.0)
+    s = delta / (maxc + (maxc == 0))
     return torch.stack([h, s, maxc], 1)
 
 
 def _hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     h, s, v = x.unbind(1)
+    vs = v * s
+    h6 = h * 6
     out = []
     for n in (5.0, 3.0, 1.0):  # the closed form f(n) = v - v s max(0, min(k, 4 - k, 1)), k = (n + 6h) mod 6
-        k = (n + h * 6) % 6
-        out.append(v - v * s * torch.clamp(torch.minimum(k, 4 - k), 0, 1))
+        k = torch.remainder(h6 + n, 6.0)
+        out.append(v - vs * torch.clamp(torch.minimum(k, 4 - k), 0, 1))
     return torch.stack(out, 1)
 
 
