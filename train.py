@@ -123,7 +123,7 @@ def train(cfg: DictConfig) -> dict:
         if cfg.info_loss.enabled:
             info = information_loss_of(datamodule.test_images(), transform, cfg.info_loss.n_images,
                                        kernel=cfg.info_loss.kernel, scale=cfg.info_loss.scale,
-                                       alpha=cfg.info_loss.alpha)
+                                       alpha=cfg.info_loss.alpha, channels=cfg.info_loss.channels)
         tparams = {k: v for k, v in config["transform"].items() if k not in ("_target_", "name")}
         train_s = progress["train_seconds"]
         results = dict(

@@ -9,7 +9,6 @@ transform), how fast (train seconds, images/s) and with what (git commit, packag
 from __future__ import annotations
 
 import json
-import logging
 import math
 import platform
 import subprocess
@@ -17,8 +16,6 @@ from importlib import metadata
 from pathlib import Path
 
 from rvt.io import atomic_write_text
-
-log = logging.getLogger(__name__)
 
 PACKAGES = ("torch", "torchvision", "pytorch-lightning", "timm", "torchmetrics", "hydra-core", "omegaconf",
             "numpy", "wandb", "rvt")
@@ -75,13 +72,9 @@ def write_results(run_dir: str | Path, results: dict, name: str = "results.json"
     return path
 
 
-def information_loss_of(images, transform, n: int | None = None, **kw) -> float | None:
-    """Mean SPEC 5 information-loss rate of ``images`` under ``transform`` (None if unavailable)."""
-    try:
-        from rvt.information import information_loss
-    except ImportError as e:
-        # TODO: remove this fallback once rvt/information.py has landed (issue 3)
-        log.warning("info_loss not computed: rvt.information is not available (%s)", e)
-        return None
+def information_loss_of(images, transform, n: int | None = None, **kw) -> float:
+    """Mean SPEC 5 information-loss rate of the first ``n`` of ``images`` under ``transform``."""
+    from rvt.information import information_loss
+
     x = images if n is None else images[: int(n)]
     return float(information_loss(x, transform, **kw).float().mean())

@@ -138,8 +138,8 @@ def test_model_x_transform_on_mnist(tmp_path, data_dir, model, transform):
     assert (tmp_path / "csv").is_dir()
     if transform == "none":
         assert on_disk["info_loss"] == pytest.approx(0.0, abs=1e-6)
-    elif on_disk["info_loss"] is not None:
-        assert 0.0 < on_disk["info_loss"] <= 1.0
+    else:
+        assert 0.0 < on_disk["info_loss"] <= 1.0 and on_disk["info_loss_images"] == 8
     if transform == "rvt":
         assert on_disk["transform_key"] == "authors:mnist" and on_disk["transform_mode"] == "authors"
 
