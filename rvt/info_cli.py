@@ -121,8 +121,9 @@ def run_info(args) -> int:
     with tqdm(total=n, unit="img", desc="info", disable=None, leave=False) as bar:
         for start in range(0, n, CHUNK):
             x = _to_nchw(images[start:start + CHUNK])
-            info, rate = information_stats(x, transform, kernel=kernel, scale=scale, alpha=alpha,
-                                           channels=channels)
+            # per-image maps are drawn here, so that every chunk gets fresh ones
+            g = transform if transform.fixed else transform.sample_index(x.shape[0], h, w)
+            info, rate = information_stats(x, g, kernel=kernel, scale=scale, alpha=alpha, channels=channels)
             infos.append(info.numpy())
             rates.append(rate.numpy())
             bar.update(x.shape[0])

@@ -287,7 +287,14 @@ def _resolve(source_index_or_transform, n: int, h: int, w: int) -> torch.Tensor:
             return t.index_for(h, w)
         if not hasattr(t, "sample_index"):
             raise InputError(f"{type(t).__name__} draws per-image maps but has no sample_index(n, h, w)")
-        return t.sample_index(n, h, w)
+        # measuring must not disturb the transform: draw, then put its generator back where it was
+        gen = getattr(t, "generator", None)
+        state = gen.get_state() if isinstance(gen, torch.Generator) else None
+        try:
+            return t.sample_index(n, h, w)
+        finally:
+            if state is not None:
+                gen.set_state(state)
     return t
 
 
@@ -307,14 +314,12 @@ def _per_channel_terms(xs: torch.Tensor, g: torch.Tensor, h: int, w: int, kernel
         for a in range(0, n_img, step):
             rows = xs[a:a + step].reshape(-1, p)
             y = (rows @ op).view(-1, 2, p)  # one matmul: [x @ D | x @ K]
-            # the pixel terms ride along: x . (x D + alpha lost) and x . (x K + alpha)
-            if alpha and has_lost:
-                y[:, 0] += alpha * lost_mask
-            if alpha:
-                y[:, 1] += alpha
             z = (y * rows[:, None, :]).sum(2).to(torch.float64)  # torch sums pairwise: ~1e-7 relative
-            lost[a:a + step] = z[:, 0].view(-1, c)
-            info[a:a + step] = z[:, 1].view(-1, c)
+            # pixel terms: sums in the compute dtype, alpha applied in float64 (a tiny alpha must not vanish)
+            pixels = rows.sum(1).to(torch.float64)
+            lost_pixels = (rows @ lost_mask).to(torch.float64) if has_lost else 0.0
+            lost[a:a + step] = (z[:, 0] + alpha * lost_pixels).view(-1, c)
+            info[a:a + step] = (z[:, 1] + alpha * pixels).view(-1, c)
         return info, lost
     # one map per image: D per image, chunked so that chunk * P * P elements stay bounded
     itemsize = torch.finfo(dtype).bits // 8
@@ -402,7 +407,7 @@ def information_content(x: torch.Tensor, kernel: str = "exp", scale: float = 2.0
     step = (chunk or FIXED_CHUNK) * c
     for a in range(0, n * c, step):
         rows = xs[a:a + step]
-        out[a:a + step] = (((rows @ k) + alpha) * rows).sum(1).to(torch.float64)
+        out[a:a + step] = ((rows @ k) * rows).sum(1).to(torch.float64) + alpha * rows.sum(1).to(torch.float64)
     return out.view(n, c).sum(1)
 
 
@@ -424,7 +429,8 @@ def information_loss(x: torch.Tensor, source_index_or_transform, kernel: str = "
 
     ``source_index_or_transform``: a (H*W,) gather map, an (N, H*W) batch of per-image maps, or an
     :class:`rvt.maps.PositionTransform` (fixed ones give their map; ``RandomPermutation`` draws one per
-    image). ``chunk``: images per step (default: 4096 for a fixed map; for per-image maps as many as
+    image, from the transform's generator, whose state is restored afterwards: measuring leaves the
+    transform as it was and repeated calls draw the same maps). ``chunk``: images per step (default: 4096 for a fixed map; for per-image maps as many as
     keep one (chunk, P, P) block under 256 MiB). ``channels``: "sum" (Info summed over channels, the
     definition), "mean" (mean of per-channel loss rates) or "gray" (the channel-mean image).
     An all-black image (Info = 0) has loss rate 0.
