@@ -55,13 +55,17 @@ class _PerImage(torch.utils.data.Dataset):
 
 
 def bench_pipeline(print_fn=print, n_images: int = 20000, n_per_image: int = 3000, batch_size: int = 128,
-                   device: str | None = None, num_workers: int = 0) -> dict:
+                   device: str | None = None, num_workers: int = 0, threads: int | None = None) -> dict:
+    """Run the three measurements; ``threads`` sets torch's intra-op threads (the per-image PIL pipeline is
+    single-threaded; on a busy CPU one thread is often faster than several)."""
     from torchvision import transforms as T
 
     from rvt import RVT
     from rvt.models import build_model
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if threads:
+        torch.set_num_threads(int(threads))
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n_images, 3, 32, 32), generator=g, dtype=torch.uint8)
     y = torch.randint(0, 10, (n_images,), generator=g)
@@ -124,8 +128,9 @@ def bench_pipeline(print_fn=print, n_images: int = 20000, n_per_image: int = 300
                speedup=round(batched_ips / per_ips, 1), step_ms=round(step_s * 1e3, 3),
                encrypt_ms=round(enc_s * 1e3, 4), pipeline_ms=round(pipe_s * 1e3, 3),
                encrypt_share_pct=round(100 * enc_s / step_s, 3), pipeline_share_pct=round(100 * pipe_s / step_s, 2),
-               per_image_workers=num_workers)
-    print_fn(f"data pipeline on {dev} (CIFAR-10 shape, RVT authors:cifar10, crop+flip+jitter+normalise, batch {batch_size})")
+               per_image_workers=num_workers, torch_threads=torch.get_num_threads())
+    print_fn(f"data pipeline on {dev}, {torch.get_num_threads()} torch threads (CIFAR-10 shape, RVT authors:cifar10, "
+             f"crop+flip+jitter+normalise, batch {batch_size})")
     print_fn(f"  batched on-device   {res['batched_images_per_s']:>10,} images/s")
     print_fn(f"  per-image PIL       {res['per_image_images_per_s']:>10,} images/s  ({num_workers} workers)  "
              f"-> {res['speedup']}x (target >= 10x)")
@@ -144,9 +149,10 @@ if __name__ == "__main__":
     p.add_argument("--images", type=int, default=20000)
     p.add_argument("--per-image", type=int, default=3000)
     p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--json", default=None, help="also write the figures to this file")
     a = p.parse_args()
-    r = bench_pipeline(device=a.device, n_images=a.images, n_per_image=a.per_image, num_workers=a.workers)
+    r = bench_pipeline(device=a.device, n_images=a.images, n_per_image=a.per_image, num_workers=a.workers, threads=a.threads)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(r, f, indent=2)
