@@ -86,6 +86,8 @@ CHANNEL_MODES = ("sum", "mean", "gray")
 PER_IMAGE_BYTES = 256 * 2**20
 #: images per matmul for a fixed map (bounds the (chunk*C, 2P) output)
 FIXED_CHUNK = 4096
+#: per-image permutations use the support-only path when an image has at most this fraction non-zero
+SPARSE_FRACTION = 0.7
 _CACHE_SIZE = 16
 
 
@@ -321,22 +323,39 @@ def _per_channel_terms(xs: torch.Tensor, g: torch.Tensor, h: int, w: int, kernel
             lost[a:a + step] = (z[:, 0] + alpha * lost_pixels).view(-1, c)
             info[a:a + step] = (z[:, 1] + alpha * pixels).view(-1, c)
         return info, lost
-    # one map per image: D per image, chunked so that chunk * P * P elements stay bounded
+    # one map per image: D per image, chunked so that the (chunk, P, P) blocks stay under the bound
     itemsize = torch.finfo(dtype).bits // 8
-    step = chunk or max(1, PER_IMAGE_BYTES // (2 * p * p * itemsize))
+    full_step = chunk or max(1, PER_IMAGE_BYTES // (2 * p * p * itemsize))
     k = kernel_matrix(h, w, kernel, scale).to(device=xs.device, dtype=dtype)
     g = g.to(xs.device)
+    hits = torch.zeros_like(g)
+    hits.scatter_add_(1, g, torch.ones_like(g))
+    all_permutations = bool((hits == 1).all())
     # images in order of their number of non-zero pixels, so that each chunk's support is tight
-    order = torch.argsort((xs != 0).any(1).sum(1), stable=True)
-    for a in range(0, n_img, step):
-        idx = order[a:a + step]
+    nonzero = (xs != 0).any(1)  # (N, P)
+    counts = nonzero.sum(1)
+    order = torch.argsort(counts, stable=True)
+    sorted_counts = counts[order].tolist()
+    a = 0
+    while a < n_img:
+        end = min(n_img, a + full_step)
+        support = all_permutations and sorted_counts[end - 1] <= SPARSE_FRACTION * p
+        if all_permutations and chunk is None:
+            # sparse chunks hold (n, S, P) blocks (S = the chunk's largest support): take more images
+            e = end
+            for _ in range(2):  # sizes grow along ``order``: the second pass keeps the bound
+                s_max = max(1, sorted_counts[e - 1])
+                e = min(n_img, a + max(1, PER_IMAGE_BYTES // (3 * s_max * p * itemsize)))
+            if sorted_counts[e - 1] <= SPARSE_FRACTION * p:
+                end, support = e, True
+        idx = order[a:end]
+        a = end
         xb = xs[idx]  # (n, C, P)
         gb = g[idx]
         x64 = xb.to(torch.float64)
         info[idx] = alpha * x64.sum(2) + ((xb @ k).to(torch.float64) * x64).sum(2)
-        sparse = _permutation_loss_on_support(xb, gb, k)
-        if sparse is not None:
-            lost[idx] = sparse
+        if support:  # a permutation loses no pixel: only the pair term, on the non-zero pixels
+            lost[idx] = _permutation_loss_on_support(xb, gb, k, nonzero[idx], max(1, sorted_counts[end - 1]))
             continue
         d, lost_mask = _loss_matrices(gb, k)
         lq = (torch.bmm(xb, d).to(torch.float64) * x64).sum(2)  # (n, C)
@@ -345,23 +364,15 @@ def _per_channel_terms(xs: torch.Tensor, g: torch.Tensor, h: int, w: int, kernel
     return info, lost
 
 
-def _permutation_loss_on_support(xb: torch.Tensor, g: torch.Tensor, k: torch.Tensor) -> torch.Tensor | None:
-    """Quadratic loss (n, C) of per-image permutations, computed only over the pixels that are non-zero
-    in some channel (pairs with a zero pixel contribute nothing; a permutation loses no pixel). Returns
-    None when the maps are not all permutations or the images are too dense for this to pay."""
+def _permutation_loss_on_support(xb: torch.Tensor, g: torch.Tensor, k: torch.Tensor, nonzero: torch.Tensor,
+                                 size: int) -> torch.Tensor:
+    """Pair loss (n, C) of per-image permutations g (n, P), summed only over the pixels that are non-zero
+    in some channel (``nonzero``, (n, P), at most ``size`` per image): pairs with a zero pixel contribute
+    nothing. Padding positions beyond an image's support hold zeros."""
     n, c, p = xb.shape
-    counts = torch.zeros_like(g)
-    counts.scatter_add_(1, g, torch.ones_like(g))
-    if not bool((counts == 1).all()):
-        return None
-    nonzero = (xb != 0).any(1)  # (n, P)
-    size = max(1, int(nonzero.sum(1).max()))
-    if size > 0.7 * p:  # dense images (CIFAR): the full (n, P, P) path is faster
-        return None
     inv = torch.empty_like(g)
     inv.scatter_(1, g, torch.arange(p, device=g.device).expand(n, p))
-    # the non-zero positions first; padding positions hold zeros
-    pos = torch.argsort((~nonzero).to(torch.int8), dim=1, stable=True)[:, :size]
+    pos = torch.argsort((~nonzero).to(torch.int8), dim=1, stable=True)[:, :size]  # non-zero first
     xsub = torch.gather(xb, 2, pos[:, None, :].expand(n, c, size))
     ipos = torch.gather(inv, 1, pos)
 

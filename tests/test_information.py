@@ -209,13 +209,16 @@ def test_channels_sum_mean_gray():
     assert torch.allclose(information_loss(x, g, dtype=F64), sum(lost) / sum(info))
 
 
-@pytest.mark.parametrize("dense", [False, True])
+@pytest.mark.parametrize("dense", [False, True, "mixed"])
 def test_per_image_maps_match_one_by_one(dense):
     rng = np.random.default_rng(4)
-    n, c, h, w = 7, (3 if dense else 1), 6, 5
+    n, c, h, w = 7, (3 if dense is True else 1), 6, 5
     x = torch.from_numpy(rng.random((n, c, h, w)))
-    if not dense:  # sparse images take the support-only path of per-image permutations
+    if dense is False:  # sparse images take the support-only path of per-image permutations
         x[x < 0.6] = 0
+    if dense == "mixed":  # sparse and dense images, in no order: chunks of both paths
+        sparse = x[::2]
+        sparse[sparse < torch.from_numpy(0.1 + 0.8 * rng.random((4, 1, 1, 1)))] = 0
     perms = torch.stack([torch.from_numpy(rng.permutation(h * w)) for _ in range(n)])
     lossy = torch.from_numpy(rng.integers(0, h * w, (n, h * w)))
     for maps in (perms, lossy):
