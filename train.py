@@ -33,7 +33,7 @@ log = logging.getLogger("train")
 
 for _pattern in (".*does not have many workers.*", ".*smaller than the logging interval.*",
                  ".*is not a multiple of.*", ".*Checkpoint directory .* exists and is not empty.*",
-                 ".*sync_dist=True.*"):
+                 ".*sync_dist=True.*", ".*LeafSpec.*"):
     warnings.filterwarnings("ignore", message=_pattern)
 
 
