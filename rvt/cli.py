@@ -65,7 +65,7 @@ def _apply(args, direction: str) -> int:
     if direction == "decrypt" and not transform.exact_inverse:
         print(f"rvt: warning: mode {args.mode} is lossy: {len(transform.lost_positions())} of "
               f"{images.shape[1] * images.shape[2]} pixel positions per image cannot be recovered "
-              "(filled from the cipher pixel at the same position)", file=sys.stderr)
+              "(each is estimated as the mean of its surviving neighbours)", file=sys.stderr)
     step = transform if direction == "encrypt" else transform.inverse
     if out_kind == "image":
         write_image(args.output, _from_nchw(step(_to_nchw(images[:1])), images.ndim)[0])

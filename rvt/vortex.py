@@ -137,15 +137,52 @@ class RVT(PositionTransform):
         return super().index_for(h, w, device)
 
     def _build_inverse_index(self, h, w):
-        """Exact for a permutation; else each source takes one output that holds it, and a lost
-        source takes the cipher pixel at its own position (best effort: it cannot be recovered)."""
+        """Exact for a permutation; else each source takes the lowest output that holds it, and a lost
+        source provisionally takes the cipher pixel at its own position (see :meth:`inverse`)."""
         index = self._source_index.cpu()
         p = index.numel()
-        inverse = torch.arange(p)
-        # outputs in descending order so that, for a duplicated source, the lowest output wins
-        outputs = torch.arange(p - 1, -1, -1)
-        inverse[index.flip(0)] = outputs
+        inverse = torch.full((p,), p, dtype=torch.long)
+        inverse.scatter_reduce_(0, index, torch.arange(p), reduce="amin")  # deterministic with duplicates
+        lost = inverse == p
+        inverse[lost] = torch.arange(p)[lost]
         return inverse
+
+    def _lost_neighbours(self, device):
+        """(lost positions (L,), their 8-neighbours (L, 8), weights (L, 8)): the neighbours that are
+        inside the image and not lost themselves; cached per device."""
+        cache_key = ("lost_neighbours", device)
+        if cache_key not in self._cache:
+            h, w = self.image_size
+            lost = self.lost_positions()
+            rows, cols = lost // w, lost % w
+            dr = torch.tensor([-1, -1, -1, 0, 0, 1, 1, 1])
+            dc = torch.tensor([-1, 0, 1, -1, 1, -1, 0, 1])
+            nr, nc = rows[:, None] + dr, cols[:, None] + dc
+            inside = (nr >= 0) & (nr < h) & (nc >= 0) & (nc < w)
+            neighbours = (nr.clamp(0, h - 1) * w + nc.clamp(0, w - 1))
+            is_lost = torch.zeros(h * w, dtype=torch.bool)
+            is_lost[lost] = True
+            weights = (inside & ~is_lost[neighbours]).float()
+            self._cache[cache_key] = tuple(t.to(device) for t in (lost, neighbours, weights))
+        return self._cache[cache_key]
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """Decrypt. Exact in bijective mode. In authors mode every pixel that survived encryption is put
+        back exactly, and each lost pixel (no output holds it; 68 of 784 with the MNIST key) is
+        estimated as the mean of its surviving 8-neighbours: the best a key holder can do."""
+        out = super().inverse(y)
+        if self.exact_inverse:
+            return out
+        lost, neighbours, weights = self._lost_neighbours(out.device)
+        found = weights.sum(1)
+        lost, neighbours, weights, found = lost[found > 0], neighbours[found > 0], weights[found > 0], found[found > 0]
+        flat = out.reshape(-1, out.shape[-2] * out.shape[-1])  # a view: out is freshly gathered
+        values = flat[:, neighbours].to(torch.float32 if not out.dtype.is_floating_point else out.dtype)
+        estimate = (values * weights).sum(-1) / found
+        if not out.dtype.is_floating_point:
+            estimate = estimate.round()
+        flat[:, lost] = estimate.to(out.dtype)
+        return out
 
     def lost_positions(self) -> torch.Tensor:
         """Source positions no output holds (empty in bijective mode)."""
