@@ -135,29 +135,22 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
     return (r * GRAY[0] + g * GRAY[1] + b * GRAY[2]).unsqueeze(1)
 
 
-def _rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
-    """Batched RGB -> HSV in [0, 1] (torchvision's formulas, element-wise ops only)."""
+def _hue_shift(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate the HSV hue of each RGB image of the batch by ``shift`` (N,) turns, exactly as torchvision's
+    adjust_hue (RGB -> HSV -> RGB), fused: value and saturation are kept, so each output channel is
+    v - v s clamp(min(k, 4 - k), 0, 1) with k = (n + 6 h') mod 6, n = 5, 3, 1, and v s = max - min."""
     r, g, b = x.unbind(1)
     maxc = torch.maximum(torch.maximum(r, g), b)
-    minc = torch.minimum(torch.minimum(r, g), b)
-    delta = maxc - minc
-    safe = delta + (delta == 0)  # grey pixels: any divisor, their hue comes out 0
-    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
-    h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
-    h = torch.remainder(h / 6.0, 1.0)
-    s = delta / (maxc + (maxc == 0))
-    return torch.stack([h, s, maxc], 1)
-
-
-def _hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    h, s, v = x.unbind(1)
-    vs = v * s
-    h6 = h * 6
-    out = []
-    for n in (5.0, 3.0, 1.0):  # the closed form f(n) = v - v s max(0, min(k, 4 - k, 1)), k = (n + 6h) mod 6
-        k = torch.remainder(h6 + n, 6.0)
-        out.append(v - vs * torch.clamp(torch.minimum(k, 4 - k), 0, 1))
-    return torch.stack(out, 1)
+    delta = maxc - torch.minimum(torch.minimum(r, g), b)
+    safe = delta + (delta == 0)  # grey pixels: any divisor (their delta is 0, so is their change)
+    h6 = torch.where(maxc == r, (g - b) / safe, torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    h6 = torch.remainder(h6 + 6 * shift.to(x.dtype).view(-1, 1, 1), 6.0)  # 6 x the new hue, in [0, 6)
+    out = torch.empty_like(x)
+    for c, n in enumerate((5.0, 3.0, 1.0)):
+        k = h6 + n
+        k = k - 6 * (k >= 6)
+        out[:, c] = maxc - delta * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+    return out
 
 
 def crop_flip(x: torch.Tensor, padding: int, flip: bool) -> torch.Tensor:
@@ -211,9 +204,7 @@ def apply_jitter(x: torch.Tensor, brightness=None, contrast=None, saturation=Non
         f = per_sample(saturation)
         x = (f * x + (1 - f) * _gray(x)).clamp(0, 1)
     if c == 3 and hue is not None:
-        hsv = _rgb_to_hsv(x)
-        h = (hsv[:, 0] + hue.to(x.dtype).view(n, 1, 1)) % 1.0
-        x = _hsv_to_rgb(torch.stack([h, hsv[:, 1], hsv[:, 2]], 1)).clamp(0, 1)
+        x = _hue_shift(x, hue)
     return x
 
 
