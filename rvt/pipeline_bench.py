@@ -55,9 +55,11 @@ class _PerImage(torch.utils.data.Dataset):
 
 
 def bench_pipeline(print_fn=print, n_images: int = 20000, n_per_image: int = 3000, batch_size: int = 128,
-                   device: str | None = None, num_workers: int = 0, threads: int | None = None) -> dict:
+                   device: str | None = None, num_workers: int = 0, threads: int | None = None,
+                   repeats: int = 3) -> dict:
     """Run the three measurements; ``threads`` sets torch's intra-op threads (the per-image PIL pipeline is
-    single-threaded; on a busy CPU one thread is often faster than several)."""
+    single-threaded; on a busy CPU one thread is often faster than several). Throughputs are the best of
+    ``repeats`` passes, step and pipeline times medians."""
     from torchvision import transforms as T
 
     from rvt import RVT
@@ -86,11 +88,13 @@ def bench_pipeline(print_fn=print, n_images: int = 20000, n_per_image: int = 300
         return out
 
     batched_epoch()  # warm-up (index caches, kernels)
-    _sync(dev)
-    t = time.perf_counter()
-    batched_epoch()
-    _sync(dev)
-    batched_s = time.perf_counter() - t
+    batched_s = float("inf")
+    for _ in range(repeats):  # best of n: on a shared machine other jobs only ever slow a pass down
+        _sync(dev)
+        t = time.perf_counter()
+        batched_epoch()
+        _sync(dev)
+        batched_s = min(batched_s, time.perf_counter() - t)
     batched_ips = (n_images // batch_size) * batch_size / batched_s
 
     # 2. per image: PIL + torchvision transforms, collated by a DataLoader, then moved to the device
@@ -98,13 +102,15 @@ def bench_pipeline(print_fn=print, n_images: int = 20000, n_per_image: int = 300
                     T.ToTensor(), T.Normalize(MEAN, STD)])
     per = torch.utils.data.DataLoader(_PerImage(x[:n_per_image], rvt, tv), batch_size=batch_size, shuffle=True,
                                       num_workers=num_workers, drop_last=True)
-    t = time.perf_counter()
-    seen = 0
-    for xb, _ in per:
-        xb.to(dev)
-        seen += len(xb)
-    _sync(dev)
-    per_ips = seen / (time.perf_counter() - t)
+    per_ips = 0.0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        seen = 0
+        for xb, _ in per:
+            xb.to(dev)
+            seen += len(xb)
+        _sync(dev)
+        per_ips = max(per_ips, seen / (time.perf_counter() - t))
 
     # 3. a ResNet-18 training step vs encryption and the whole pipeline, batch 128
     net = build_model("resnet", 3, 10, 32).to(dev)
@@ -128,7 +134,7 @@ def bench_pipeline(print_fn=print, n_images: int = 20000, n_per_image: int = 300
                speedup=round(batched_ips / per_ips, 1), step_ms=round(step_s * 1e3, 3),
                encrypt_ms=round(enc_s * 1e3, 4), pipeline_ms=round(pipe_s * 1e3, 3),
                encrypt_share_pct=round(100 * enc_s / step_s, 3), pipeline_share_pct=round(100 * pipe_s / step_s, 2),
-               per_image_workers=num_workers, torch_threads=torch.get_num_threads())
+               per_image_workers=num_workers, torch_threads=torch.get_num_threads(), repeats=repeats)
     print_fn(f"data pipeline on {dev}, {torch.get_num_threads()} torch threads (CIFAR-10 shape, RVT authors:cifar10, "
              f"crop+flip+jitter+normalise, batch {batch_size})")
     print_fn(f"  batched on-device   {res['batched_images_per_s']:>10,} images/s")
