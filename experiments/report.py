@@ -20,6 +20,7 @@ import argparse
 import csv
 import io
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -158,6 +159,15 @@ def table_markdown(cells, command: str) -> str:
     return out.getvalue()
 
 
+def save_figure(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150, format="png")
+    plt.close(fig)
+
+
 def plot_scatter(points, corr, path: Path):
     import matplotlib
 
@@ -179,10 +189,7 @@ def plot_scatter(points, corr, path: Path):
     ax.set_xlim(0, 1)
     ax.legend(fontsize=7)
     ax.set_title("Information loss vs accuracy loss")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_vortex_sweep(cells, path: Path) -> bool:
@@ -210,10 +217,7 @@ def plot_vortex_sweep(cells, path: Path) -> bool:
     ax.set_ylabel("loss rate")
     ax.legend(fontsize=7)
     ax.set_title("RVT strength: vortex count")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 
@@ -259,7 +263,7 @@ def main(argv=None):
     cells = summarise(rows)
     points = accuracy_points(cells, args.metric)
     corr = correlations(points)
-    command = "python experiments/report.py " + " ".join(argv if argv is not None else [])
+    command = "python experiments/report.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = table_markdown(cells, command.strip())
     if corr:
         text += (f"\n## Information loss vs accuracy loss\n\n{corr['n']} points (every non-plain cell): "
