@@ -435,6 +435,28 @@ class ImageDataModule(pl.LightningDataModule):
     def test_dataloader(self):
         return self._loader("test", False)
 
+    # -- exact resume ---------------------------------------------------------------------------
+    # Augmentation draws from the global torch generator and the per-image random permutation from its
+    # own; Lightning checkpoints neither. Saving both with the DataModule makes a resumed run continue
+    # with the same random numbers as an uninterrupted one (tests/test_train.py checks the metrics).
+    def state_dict(self) -> dict:
+        state = {"torch_rng": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        generator = getattr(self.transform, "generator", None)
+        if isinstance(generator, torch.Generator):
+            state["transform_rng"] = generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available() and len(state["cuda_rng"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        generator = getattr(self.transform, "generator", None)
+        if "transform_rng" in state and isinstance(generator, torch.Generator):
+            generator.set_state(state["transform_rng"])
+
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
         training = self.trainer is not None and self.trainer.training

@@ -261,6 +261,29 @@ def test_resume_after_a_killed_run(tmp_path, data_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("transform", ["rvt", "random"])
+def test_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tmp_path, data_dir, transform):
+    """Kill after epoch 0, resume: losses, accuracies and the best epochs equal a run never killed (CPU,
+    deterministic), also for the per-image random permutation, whose generator state is checkpointed."""
+    (tmp_path / "killer.py").write_text(KILLER)
+    args = tiny(data_dir) + ["trainer.max_epochs=2", "trainer.limit_train_batches=3", "logger=none",
+                             f"transform={transform}", "trainer.deterministic=true", "module.ricap_beta=0.3"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    p = run_cli(args + [f"hydra.run.dir={whole}"], data_dir, tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    p = run_cli(args + [f"hydra.run.dir={killed}", "+callbacks.kill._target_=killer.KillAtEpoch",
+                        "+callbacks.kill.epoch=1"], data_dir, tmp_path, extra_env={"PYTHONPATH": str(tmp_path)})
+    assert p.returncode == 3, p.stderr[-3000:]
+    p = run_cli(args + [f"hydra.run.dir={killed}", "ckpt_path=last"], data_dir, tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    a, b = (json.loads((d / "results.json").read_text()) for d in (whole, killed))
+    assert b["resumed_from"] and not a["resumed_from"]
+    for k in ("test_acc", "test_acc_last", "test_acc_best_epoch", "val_acc_best", "steps", "info_loss"):
+        assert a[k] == b[k], k
+    assert a["history"] == b["history"]
+
+
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path, data_dir):
     run_dir = tmp_path / "run"
     p = run_cli(tiny(data_dir) + ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
