@@ -44,7 +44,32 @@ def build_transform(cfg: DictConfig):
     return hydra.utils.instantiate(params)
 
 
+# Numeric settings a user is likely to type on the command line: checked up front, so that a typo gives
+# one clear line instead of an assertion deep inside Lightning or the optimizer.
+NUMERIC_SETTINGS = {
+    "seed": int, "trainer.max_epochs": int, "trainer.max_steps": int,
+    "data.batch_size": int, "data.eval_batch_size": int, "data.num_workers": int, "data.padding": int,
+    "dataset.train_subset": int, "dataset.test_subset": int, "dataset.val_size": int,
+    "module.optimizer.lr": float, "module.optimizer.weight_decay": float, "module.optimizer.momentum": float,
+    "module.ricap_beta": float, "module.label_smoothing": float, "info_loss.n_images": int,
+    "info_loss.scale": float,
+}
+
+
+def check_numbers(cfg: DictConfig) -> None:
+    for path, kind in NUMERIC_SETTINGS.items():
+        value = OmegaConf.select(cfg, path, default=None)
+        if value is None:
+            continue
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if kind is int and not is_int:
+            raise RVTError(f"{path} must be an integer, got {value!r}")
+        if kind is float and not (is_int or isinstance(value, float)):
+            raise RVTError(f"{path} must be a number, got {value!r}")
+
+
 def check_config(cfg: DictConfig) -> None:
+    check_numbers(cfg)
     if "paper" in cfg:
         cells = cfg.paper.cells
         d, m, t = cfg.dataset.name, cfg.model.name, cfg.transform.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import train as train_script  # noqa: E402
+from rvt.errors import RVTError  # noqa: E402
 
 CONF = ROOT / "conf"
 GROUPS = ["dataset", "model", "transform", "trainer", "logger", "callbacks", "paths", "hydra", "experiment"]
@@ -293,6 +295,18 @@ def test_ddp_on_two_cpu_processes(tmp_path, data_dir):
     assert res["world_size"] == 2 and res["steps"] == 2 and res["n_test"] == 32
     # 64 images over 2 ranks in batches of 16: 2 steps of 2 x 16 images
     assert res["history"][0]["test_acc"] is not None
+
+
+@pytest.mark.parametrize("override,message", [
+    ("trainer.max_epochs=many", "trainer.max_epochs must be an integer, got 'many'"),
+    ("data.batch_size=1.5", "data.batch_size must be an integer"),
+    ("module.optimizer.lr=fast", "module.optimizer.lr must be a number"),
+    ("seed=abc", "seed must be an integer"),
+])
+def test_non_numeric_settings_are_user_errors(override, message):
+    with pytest.raises(RVTError, match=re.escape(message)):
+        train_script.check_config(make_cfg([override]))
+    train_script.check_config(make_cfg([]))  # the defaults pass
 
 
 @pytest.mark.slow
