@@ -19,19 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from rvt.errors import InputError, RVTError
+from rvt.io import from_nchw, to_nchw
 
 CHUNK = 8192  # images per gather when streaming a .npy file
 
 
-def _to_nchw(chunk: np.ndarray):
-    import torch
-
-    t = torch.from_numpy(np.array(chunk))  # a copy: memory-mapped inputs are read-only
-    return t[:, None] if t.dim() == 3 else t.permute(0, 3, 1, 2)
-
-
 def _from_nchw(t, like_ndim: int) -> np.ndarray:
-    return (t[:, 0] if like_ndim == 3 else t.permute(0, 2, 3, 1)).contiguous().numpy()
+    return from_nchw(t, like_ndim)  # a module-level name the tests can replace to inject failures
 
 
 def _rvt_transform(args):
@@ -68,7 +62,7 @@ def _apply(args, direction: str) -> int:
               "(each is estimated as the mean of its surviving neighbours)", file=sys.stderr)
     step = transform if direction == "encrypt" else transform.inverse
     if out_kind == "image":
-        write_image(args.output, _from_nchw(step(_to_nchw(images[:1])), images.ndim)[0])
+        write_image(args.output, _from_nchw(step(to_nchw(images[:1])), images.ndim)[0])
         return 0
     n = images.shape[0]
     with atomic_path(args.output) as tmp:
@@ -76,7 +70,7 @@ def _apply(args, direction: str) -> int:
         with tqdm(total=n, unit="img", desc=direction, disable=None, leave=False) as bar:
             for start in range(0, n, CHUNK):
                 stop = min(start + CHUNK, n)
-                out[start:stop] = _from_nchw(step(_to_nchw(images[start:stop])), images.ndim)
+                out[start:stop] = _from_nchw(step(to_nchw(images[start:stop])), images.ndim)
                 bar.update(stop - start)
         out.flush()
         del out
@@ -118,7 +112,7 @@ def cmd_show(args) -> int:
     transform = _rvt_transform(args)
     images = open_images(args.input)
     _check_size(images, transform, args.input)
-    plain = _to_nchw(images[: args.count])
+    plain = to_nchw(images[: args.count])
     if plain.shape[1] == 4:
         plain = plain[:, :3]
     columns = [plain, transform(plain), RandomPermutation(seed=args.seed)(plain)]

@@ -14,6 +14,7 @@ import argparse
 import numpy as np
 
 from rvt.errors import InputError
+from rvt.io import to_nchw
 
 TRANSFORMS = ("none", "rvt", "random", "permutation", "block")
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
@@ -77,10 +78,7 @@ def build_transform(args):
 
 
 def _to_nchw(chunk: np.ndarray):
-    import torch
-
-    t = torch.from_numpy(np.array(chunk))  # a copy: memory-mapped inputs are read-only
-    t = t[:, None] if t.dim() == 3 else t.permute(0, 3, 1, 2)
+    t = to_nchw(chunk)
     return t[:, :3] if t.shape[1] == 4 else t  # an alpha channel is not image content
 
 

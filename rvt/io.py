@@ -99,3 +99,17 @@ def write_image(path: str | Path, arr: np.ndarray) -> None:
 
     with atomic_path(path) as tmp:
         Image.fromarray(np.ascontiguousarray(arr.squeeze(-1) if arr.ndim == 3 and arr.shape[-1] == 1 else arr)).save(tmp, format="PNG")
+
+
+def to_nchw(chunk: np.ndarray):
+    """(N, H, W) or (N, H, W, C) uint8 array -> (N, C, H, W) torch tensor (a copy: memory-mapped inputs
+    are read-only)."""
+    import torch
+
+    t = torch.from_numpy(np.array(chunk))
+    return t[:, None] if t.dim() == 3 else t.permute(0, 3, 1, 2)
+
+
+def from_nchw(t, like_ndim: int) -> np.ndarray:
+    """Back to the layout of the input: (N, H, W) when it had no channel axis, else channels last."""
+    return (t[:, 0] if like_ndim == 3 else t.permute(0, 2, 3, 1)).contiguous().numpy()
