@@ -9,7 +9,9 @@ Reads every ``results.json`` under ``--runs`` and writes, into ``--out``:
   against the plain images of the same cell, and the authors' published numbers beside ours;
 - ``info_vs_acc.png``: information-loss rate vs accuracy-loss rate over every (cell, transform) point,
   with Pearson and Spearman coefficients and the least-squares line;
-- ``vortex_sweep.png``: information loss and accuracy loss against the number of vortices.
+- ``vortex_sweep.png``: information loss and accuracy loss against the number of vortices;
+- ``rvt_effect.png``: the RVT effect figure (plain | RVT | RVT bijective | random, MNIST, Fashion-MNIST,
+  CIFAR-10, like the authors' figure; experiments/rvt_examples.py) when the datasets are in ``--data-dir``.
 
 With ``--wandb`` one summary run logs the table and the scatter (works with WANDB_MODE=offline).
 """
@@ -20,6 +22,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -34,6 +37,7 @@ AUTHORS = {
     ("cifar10", "resnet"): (92.80, 87.56, 42.80), ("mnist", "vit"): (99.47, 99.15, 31.84),
     ("fashion_mnist", "vit"): (94.95, 92.61, 56.19), ("cifar10", "vit"): (98.50, 92.04, 50.03),
 }
+AUTHORS.update({(ds, "vit_b16"): v for (ds, m), v in list(AUTHORS.items()) if m == "vit"})  # their ViT is B/16
 AUTHORS_COLUMN = {"none": 0, "rvt-authors": 1, "random": 2}
 TRANSFORM_ORDER = ["none", "rvt-authors", "rvt-bijective", "permutation", "block", "random"]
 FIELDS = ["experiment", "dataset", "model", "transform", "vortices", "seed", "test_acc", "test_acc_best_epoch",
@@ -247,6 +251,24 @@ def log_wandb(rows, cells, corr, scatter: Path):
     run.finish()
 
 
+def examples_figure(data_dir: Path, path: Path) -> bool:
+    """experiments/rvt_examples.py into ``path`` when the three test sets are in ``data_dir``."""
+    import subprocess
+
+    needed = [data_dir / "MNIST" / "raw", data_dir / "FashionMNIST" / "raw",
+              data_dir / "cifar-10-batches-py" / "test_batch"]
+    if not all(p.exists() for p in needed):
+        print(f"report: no datasets in {data_dir}: rvt_effect.png not made (make data, or --data-dir)")
+        return False
+    script = Path(__file__).resolve().parent / "rvt_examples.py"
+    p = subprocess.run([sys.executable, str(script), "--data-dir", str(data_dir), "--out", str(path)],
+                       capture_output=True, text=True)
+    if p.returncode:
+        print(f"report: rvt_examples.py failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
+        return False
+    return True
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", default="outputs", help="folder searched for results.json")
@@ -254,6 +276,9 @@ def main(argv=None):
     p.add_argument("--metric", default="test_acc", choices=["test_acc", "test_acc_best_epoch"],
                    help="accuracy used for the loss rates of the figure")
     p.add_argument("--wandb", action="store_true", help="log a summary run (Table + scatter) to wandb")
+    p.add_argument("--data-dir", default=os.environ.get("RVT_DATA_DIR", "data"),
+                   help="datasets for the RVT effect figure (rvt_effect.png)")
+    p.add_argument("--no-examples", action="store_true", help="skip the RVT effect figure")
     args = p.parse_args(argv)
     rows = load_runs(Path(args.runs))
     if not rows:
@@ -275,8 +300,10 @@ def main(argv=None):
     if points:
         plot_scatter(points, corr, out / "info_vs_acc.png")
     swept = plot_vortex_sweep(cells, out / "vortex_sweep.png")
+    examples = not args.no_examples and examples_figure(Path(args.data_dir), out / "rvt_effect.png")
     print(f"{len(rows)} runs, {len(cells)} cells, {len(points)} points -> {out}/table.md, runs.csv"
-          + (", info_vs_acc.png" if points else "") + (", vortex_sweep.png" if swept else ""))
+          + (", info_vs_acc.png" if points else "") + (", vortex_sweep.png" if swept else "")
+          + (", rvt_effect.png" if examples else ""))
     if corr:
         print(f"Pearson {corr['pearson']:.3f}, Spearman {corr['spearman']:.3f} over {corr['n']} points")
     if args.wandb:
