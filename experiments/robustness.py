@@ -115,9 +115,9 @@ def run_case(cmd, d: Path, timeout: int):
     # before it tries to download: neither is a partial output
     left = sorted(after - before - {"run", "outputs", "nodata"})
     lines = [l for l in err.strip().splitlines() if l.strip()]
-    # Hydra ends its messages with a hint about HYDRA_FULL_ERROR: show the line that names the problem
+    # Hydra puts the problem first and ends with a hint about HYDRA_FULL_ERROR: show the line that names it
     named = [l for l in lines if "error" in l.lower() and "HYDRA_FULL_ERROR" not in l]
-    last = named[-1] if named else (lines[-1] if lines else "")
+    last = named[-1] if named else (lines[0] if lines else "")
     ok = rc not in (0, None) and "Traceback" not in err and bool(last) and not left
     return {"rc": rc, "message": last, "traceback": "Traceback" in err, "left": left, "ok": ok, "seconds": seconds}
 
