@@ -45,10 +45,11 @@ information: env data
 	$(PY) experiments/information.py
 
 # The paper's grid (issue 5): 3 datasets x 2 models x 3 transforms x 3 seeds = 54 runs, one run directory each
-# under outputs/multirun/<time>/<n>-<dataset>-<model>-<transform>-s<seed>/. EXPERIMENT=paper for the authors'
-# settings (on GPUs: ARGS=trainer=gpu, or LAUNCHER=slurm). LAUNCHER=local (default) runs each job in its own
-# process, one after the other (RVT_LOCAL_JOBS=n at once): one failed job does not stop the others;
-# slurm submits a job array (conf/hydra/launcher/); basic is Hydra's in-process launcher.
+# under outputs/multirun/<time>/<n>-<dataset>-<model>-<transform>-s<seed>/ (experiments/README.md).
+# EXPERIMENT=paper for the authors' settings (GPU workstation: `RVT_LOCAL_GPUS=1 make sweep ARGS=trainer=gpu`;
+# cluster: LAUNCHER=slurm). LAUNCHER=local (default) runs each job in its own process, one after the other
+# (RVT_LOCAL_JOBS=n at once): one failed job does not stop the others; slurm submits a job array
+# (conf/hydra/launcher/); basic is Hydra's in-process launcher.
 EXPERIMENT  ?= quick
 LAUNCHER    ?= local
 SWEEP_ARGS  ?= dataset=mnist,fashion_mnist,cifar10 model=resnet,vit transform=none,rvt,random seed=0,1,2

@@ -123,11 +123,13 @@ def test_slurm_launcher_composes_without_submitting(tmp_path, monkeypatch):
     assert OmegaConf.to_container(cfg.hydra.launcher, resolve=True)["partition"] is None
 
 
-def test_local_launcher_composes():
+def test_local_launcher_composes(monkeypatch):
+    monkeypatch.delenv("RVT_LOCAL_GPUS", raising=False)
+    monkeypatch.setenv("RVT_LOCAL_JOBS", "2")
     cfg = make_cfg(["hydra/launcher=local"], hydra_cfg=True)
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert launcher["_target_"] == "hydra_plugins.rvt_launchers.LocalLauncher"
-    assert launcher["gpus_per_node"] == 0 and launcher["array_parallelism"] >= 1
+    assert launcher["gpus_per_node"] == 0 and launcher["array_parallelism"] == 2
 
 
 TINY = ["trainer=cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
