@@ -6,7 +6,7 @@ and block scrambling (and the per-image random permutation where it applies):
 1. what each key leaves in clear (fixed points, pixels outside every disk, lost/duplicated pixels,
    value histograms);
 2. visual security: SSIM / PSNR of cipher vs plain test images, beside the accuracy each transform
-   keeps in the committed quick results (experiments/results/quick_results.csv, when present);
+   keeps in the committed quick results (experiments/results/runs.csv from `make table`, when present);
 3. known-plaintext attack: the map recovered from k plain/cipher training pairs, and the test set
    decrypted with it;
 4. ciphertext-only attack: the map estimated from cipher training images and public plain images of
@@ -125,39 +125,31 @@ def pct(v: float) -> str:
 # --------------------------------------------------------------------------- quick results
 
 def quick_accuracy(path: Path) -> dict:
-    """{(dataset, transform, mode): 'model: mean (n=...)'} from quick_results.csv, or {} if absent."""
+    """{(dataset, transform label): 'model mean (n=...)'} from the report's runs.csv (``make table``):
+    experiment=quick runs with the key's default vortex count, accuracy in %; {} if absent."""
     if not path.exists():
         return {}
     groups = defaultdict(list)
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
+            if row.get("experiment") != "quick" or row.get("vortices"):
+                continue
             try:
-                acc = float(row["test_acc"])
+                acc = 100 * float(row["test_acc"])
             except (KeyError, TypeError, ValueError):
                 continue
-            key = (row.get("dataset", ""), row.get("transform", ""), row.get("mode", "") or "")
-            groups[(key, row.get("model", "?"))].append(acc)
+            groups[((row.get("dataset", ""), row.get("transform", "")), row.get("model", "?"))].append(acc)
     out = defaultdict(list)
     for (key, model), accs in sorted(groups.items()):
-        out[key].append(f"{model} {np.mean(accs):.4g} (n={len(accs)})")
+        out[key].append(f"{model} {np.mean(accs):.1f}% (n={len(accs)})")
     return {k: "; ".join(v) for k, v in out.items()}
 
 
 def accuracy_cell(acc: dict, dataset: str, name: str) -> str:
     if not acc:
-        return "n/a (pending: make sweep)"
-    transform, mode = {
-        "none": ("none", ""), "rvt-authors": ("rvt", "authors"), "rvt-bijective": ("rvt", "bijective"),
-        "permutation": ("permutation", ""), "block4": ("block", ""), "random": ("random", ""),
-    }[name]
-    for key in ((dataset, transform, mode), (dataset, transform, "")):
-        if key in acc:
-            return acc[key]
-    if transform == "rvt" and mode == "authors":
-        for (d, t, m), v in acc.items():
-            if d == dataset and t == "rvt" and m in ("", "authors"):
-                return v
-    return "n/a (not in quick results)"
+        return "n/a (pending: make sweep && make table)"
+    label = {"block4": "block"}.get(name, name)  # report.py labels: none, rvt-authors, rvt-bijective, ...
+    return acc.get((dataset, label), "n/a (not in the quick results)")
 
 
 # --------------------------------------------------------------------------- key facts
@@ -232,7 +224,7 @@ def section_visual(rows, md, data, acc, n_test):
     md.append("## 2. Visual security: cipher vs plain\n")
     md.append(f"SSIM / PSNR of each cipher test image against its plain image (first {n_test} test images). "
               "Lower means less visible. 'Accuracy kept' is read from "
-              "experiments/results/quick_results.csv (test accuracy per model, mean over seeds); it "
+              "experiments/results/runs.csv (`make table`; experiment=quick test accuracy per model, mean over seeds); it "
               "is not measured here.\n")
     md.append("| dataset | transform | SSIM | PSNR (dB) | accuracy kept (quick results) |")
     md.append("|---|---|---|---|---|")
@@ -548,7 +540,7 @@ def main(argv=None) -> int:
 
     n_train = max(2 * args.n_cipher, max(pairs))
     data = {ds: load_dataset(ds, data_dir, n_train, args.n_test) for ds in DATASETS}
-    acc = quick_accuracy(ROOT / "experiments" / "results" / "quick_results.csv")
+    acc = quick_accuracy(ROOT / "experiments" / "results" / "runs.csv")
 
     rows: list[tuple] = []
     body: list[str] = []
