@@ -136,7 +136,7 @@ class VortexKey:
         divisor = d.get("divisor", d.get("divisor_D", 1000.0))
         if not _is_number(divisor):
             raise KeyFormatError(f"divisor must be a number, got {divisor!r}")
-        meta = {k: v for k, v in d.items() if k in ("meta",)}.get("meta", {})
+        meta = d.get("meta", {})
         return cls((int(size[0]), int(size[1])), tuple(vortices), float(divisor),
                    d.get("orientation", "row_col"), name, meta)
 
@@ -194,11 +194,10 @@ def authors_key(name: str, n_vortices: int | None = None) -> VortexKey:
          "meta": {"source_file": entry["source_file"], "note": entry["note"]}},
         name=f"authors:{name}",
     )
-    full = key
     n = entry["default_vortices"] if n_vortices is None else n_vortices
     key = key.truncated(n)
     return VortexKey(key.image_size, key.vortices, key.divisor, key.orientation,
-                     f"authors:{name}:{n}", full.meta)
+                     f"authors:{name}:{n}", key.meta)
 
 
 def load_key(spec: "str | Path | VortexKey", n_vortices: int | None = None) -> VortexKey:
