@@ -44,7 +44,7 @@ bench: env data
 information: env data
 	$(PY) experiments/information.py
 
-# The paper's grid (issue 5): 3 datasets x 2 models x 3 transforms x 3 seeds = 54 runs, one run directory each
+# The paper's grid: 3 datasets x 2 models x 3 transforms x 3 seeds = 54 runs, one run directory each
 # under outputs/multirun/<time>/<n>-<dataset>-<model>-<transform>-s<seed>/ (experiments/README.md).
 # EXPERIMENT=paper for the authors' settings (GPU workstation: `RVT_LOCAL_GPUS=1 make sweep ARGS=trainer=gpu`;
 # cluster: LAUNCHER=slurm). LAUNCHER=local (default) runs each job in its own process, one after the other

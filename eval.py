@@ -48,8 +48,9 @@ def evaluate(ckpt: Path, data_dir: str | None = None, device: str = "cpu", batch
     from train import build_transform  # the same construction as training
     from omegaconf import OmegaConf
 
-    from rvt.data import BatchPipeline, read_split
-    from rvt.models import build_model
+    from rvt.training.datasets import read_split
+    from rvt.training.models import build_model
+    from rvt.training.pipeline import BatchPipeline
 
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     cfg = (state.get("hyper_parameters") or {}).get("run_config")
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
     except RVTError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from rvt.results import write_results
+    from rvt.training.results import write_results
 
     out = Path(args.out) if args.out else ckpt.parent.parent / "eval.json"
     write_results(out.parent, res, out.name)

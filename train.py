@@ -6,8 +6,9 @@
     python train.py -m transform=none,rvt,random seed=0,1,2
     python train.py hydra.run.dir=outputs/runs/<old run> ckpt_path=last     # continue a killed run
 
-Config: conf/train.yaml and its groups (docs/training.md). This file only composes, instantiates, fits,
-tests and records; the pieces live in rvt/ (data.py, models.py, module.py, results.py).
+Config: conf/train.yaml and its groups (docs/training.md). This file only composes, validates,
+instantiates, fits, tests and records; the pieces live in rvt/training/ (datamodule, models,
+lightning_module, schedules, config, results) and the transforms in rvt/transforms/ (via rvt.registry).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rvt.errors import RVTError
-from rvt.models import count_parameters
-from rvt.results import git_state, information_loss_of, versions, write_results
+from rvt.training.config import validate
+from rvt.training.models import count_parameters
+from rvt.training.results import git_state, information_loss_of, versions, write_results
 
 log = logging.getLogger("train")
 
@@ -38,44 +41,34 @@ for _pattern in (".*does not have many workers.*", ".*smaller than the logging i
 
 
 def build_transform(cfg: DictConfig):
-    """The encryption of ``cfg.transform`` (its ``name`` is a label, not an argument)."""
-    params = OmegaConf.to_container(cfg, resolve=True)
-    params.pop("name", None)
-    return hydra.utils.instantiate(params)
-
-
-# Numeric settings a user is likely to type on the command line: checked up front, so that a typo gives
-# one clear line instead of an assertion deep inside Lightning or the optimizer.
-NUMERIC_SETTINGS = {
-    "seed": int, "trainer.max_epochs": int, "trainer.max_steps": int,
-    "data.batch_size": int, "data.eval_batch_size": int, "data.num_workers": int, "data.padding": int,
-    "dataset.train_subset": int, "dataset.test_subset": int, "dataset.val_size": int,
-    "module.optimizer.lr": float, "module.optimizer.weight_decay": float, "module.optimizer.momentum": float,
-    "module.ricap_beta": float, "module.label_smoothing": float, "info_loss.n_images": int,
-    "info_loss.scale": float,
-}
-
-
-def check_numbers(cfg: DictConfig) -> None:
-    for path, kind in NUMERIC_SETTINGS.items():
-        value = OmegaConf.select(cfg, path, default=None)
-        if value is None:
-            continue
-        is_int = isinstance(value, int) and not isinstance(value, bool)
-        if kind is int and not is_int:
-            raise RVTError(f"{path} must be an integer, got {value!r}")
-        if kind is float and not (is_int or isinstance(value, float)):
-            raise RVTError(f"{path} must be a number, got {value!r}")
+    """The encryption of ``cfg.transform``: ``rvt.create_transform(name, **params)`` (rvt/registry.py)."""
+    try:
+        return hydra.utils.instantiate(cfg)
+    except InstantiationException as e:  # a bad key or parameter is the user's: its own one-line error
+        if isinstance(e.__cause__, RVTError):
+            raise e.__cause__ from None
+        raise
 
 
 def check_config(cfg: DictConfig) -> None:
-    check_numbers(cfg)
+    """Every setting a user can mistype, checked before anything is built (rvt/training/config.py)."""
+    validate(cfg)
     if "paper" in cfg:
         cells = cfg.paper.cells
         d, m, t = cfg.dataset.name, cfg.model.name, cfg.transform.name
         if m not in cells.get(d, {}) or t not in cells[d][m]:
             raise RVTError(f"experiment=paper has no setting for dataset={d} model={m} transform={t}; "
                            f"it covers models {', '.join(cells[d])} and transforms {', '.join(cells[d].resnet)}")
+
+
+def check_transform_fits(transform, cfg: DictConfig) -> None:
+    """A key is made for one image size: refuse another dataset's key before any model is built."""
+    size = getattr(transform, "image_size", None)
+    expected = (int(cfg.dataset.size), int(cfg.dataset.size))
+    if size is not None and tuple(size) != expected:
+        what = f"key {transform.key.label}" if hasattr(transform, "key") else f"transform {cfg.transform.name}"
+        raise RVTError(f"the {what} is for {size[0]}x{size[1]} images, but {cfg.dataset.name} images are "
+                       f"{expected[0]}x{expected[1]}; give a key made for them (transform.key=...)")
 
 
 def resolve_ckpt(spec, run_dir: Path) -> str | None:
@@ -109,12 +102,33 @@ def train(cfg: DictConfig) -> dict:
 
     config = OmegaConf.to_container(cfg, resolve=True)
     transform = build_transform(cfg.transform)
+    check_transform_fits(transform, cfg)
     datamodule = hydra.utils.instantiate(cfg.data, transform=transform)
     net = hydra.utils.instantiate(cfg.model)
-    model = hydra.utils.instantiate(cfg.module, net=net)
+    scheduler = cfg.get("scheduler")
+    model = hydra.utils.instantiate(
+        cfg.module, net=net, optimizer=hydra.utils.instantiate(cfg.optimizer),
+        scheduler=hydra.utils.instantiate(scheduler) if scheduler and scheduler.get("_target_") else None)
     model.hparams["run_config"] = config  # the resolved config travels in every checkpoint (eval.py)
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
+    try:
+        results = _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbacks, loggers)
+    except BaseException:
+        _finish_wandb(loggers, exit_code=1)  # a failed or interrupted run is closed too, marked failed
+        raise
+    _finish_wandb(loggers, exit_code=0)
+    return results
+
+
+def _finish_wandb(loggers, exit_code: int) -> None:
+    if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
+        import wandb
+
+        wandb.finish(exit_code=exit_code)
+
+
+def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbacks, loggers) -> dict | None:
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for lg in loggers:
         lg.log_hyperparams(config)
@@ -154,7 +168,8 @@ def train(cfg: DictConfig) -> dict:
         results = dict(
             status="finished" if not trainer.interrupted else "interrupted",
             experiment=cfg.experiment_name,
-            dataset=cfg.dataset.name, model=cfg.model.name, model_preset=cfg.model.get("preset"),
+            dataset=cfg.dataset.name, model=cfg.model.name,
+            model_size={k: config["model"].get(k) for k in ("width", "patch_size", "kwargs") if k in config["model"]},
             img_size=int(datamodule.img_size), transform=cfg.transform.name,
             transform_mode=tparams.get("mode"), transform_key=tparams.get("key"), transform_params=tparams,
             augment=cfg.data.augment, ricap_beta=cfg.module.ricap_beta, seed=int(cfg.seed),
@@ -168,7 +183,7 @@ def train(cfg: DictConfig) -> dict:
             info_loss=info, info_loss_images=min(int(cfg.info_loss.n_images), len(datamodule.splits["test"]))
             if info is not None else None,
             n_train=len(datamodule.splits["train"]), n_val=len(datamodule.splits["val"]),
-            n_test=len(datamodule.splits["test"]), parameters=count_parameters(net),
+            n_test=len(datamodule.splits["test"]), parameters=count_parameters(model.net),
             train_seconds=round(train_s, 3), fit_seconds=round(fit_seconds, 3),
             images_per_s=round(progress["train_images"] / train_s, 1) if train_s > 0 else None,
             accelerator=type(trainer.accelerator).__name__, devices=int(trainer.num_devices),
@@ -182,11 +197,6 @@ def train(cfg: DictConfig) -> dict:
         log.info("test_acc %s (val-selected), %s (last), %s (best epoch) | info_loss %s | %s",
                  _pct(test_best), _pct(test_last), _pct(progress["test_acc_best"]),
                  "n/a" if info is None else f"{info:.3f}", path)
-    for lg in loggers:
-        if type(lg).__name__ == "WandbLogger":
-            import wandb
-
-            wandb.finish()
     return results
 
 

@@ -22,16 +22,18 @@ import argparse
 import csv
 import io
 import json
-import os
+import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from experiments.common import RESULTS, command_line, datasets_present, default_data_dir
 from rvt.io import atomic_path, atomic_write_text
+from rvt.registry import list_transforms, spec_for_run, transform_spec
 
-# SPEC 1: best test accuracy over epochs, one run each (authors' README). origin / vor / random.
+# the authors' README: best test accuracy over epochs, one run each. origin / vor / random.
 AUTHORS = {
     ("mnist", "resnet"): (99.20, 98.89, 28.99), ("fashion_mnist", "resnet"): (94.12, 92.85, 40.10),
     ("cifar10", "resnet"): (92.80, 87.56, 42.80), ("mnist", "vit"): (99.47, 99.15, 31.84),
@@ -39,17 +41,23 @@ AUTHORS = {
 }
 AUTHORS.update({(ds, "vit_b16"): v for (ds, m), v in list(AUTHORS.items()) if m == "vit"})  # their ViT is B/16
 AUTHORS_COLUMN = {"none": 0, "rvt-authors": 1, "random": 2}
-TRANSFORM_ORDER = ["none", "rvt-authors", "rvt-bijective", "permutation", "block", "random"]
 FIELDS = ["experiment", "dataset", "model", "transform", "vortices", "seed", "test_acc", "test_acc_best_epoch",
           "test_acc_last", "val_acc_best", "info_loss", "epochs", "train_seconds", "images_per_s",
           "accelerator", "run_dir"]
 
 
+def transform_order() -> list[str]:
+    """The transforms' labels in table order: the registry's order (rvt.registry)."""
+    return [transform_spec(name).label for name in list_transforms()]
+
+
 def transform_label(r: dict) -> str:
+    """The registry label of a run's transform, from the name and parameters its results.json recorded
+    (``rvt`` with mode bijective -> ``rvt-bijective``); the recorded name when no entry matches."""
     name = r.get("transform") or "none"
-    if name == "rvt":
-        return f"rvt-{r.get('transform_mode') or 'authors'}"
-    return name
+    params = r.get("transform_params") or {"mode": r.get("transform_mode")}
+    spec = spec_for_run(name, {k: v for k, v in params.items() if v is not None})
+    return spec.label if spec else name
 
 
 def load_runs(root: Path) -> list[dict]:
@@ -145,9 +153,9 @@ def table_markdown(cells, command: str) -> str:
         out.write(f"\n## experiment={exp}\n\n")
         out.write("| dataset | model | transform | vortices | n | test_acc | best epoch | loss (pts) | info loss | authors |\n")
         out.write("|---|---|---|---|---|---|---|---|---|---|\n")
+        order = transform_order()
         keys = sorted((k for k in cells if k[0] == exp),
-                      key=lambda k: (k[1], k[2], TRANSFORM_ORDER.index(k[3]) if k[3] in TRANSFORM_ORDER else 99,
-                                     k[4] or 0))
+                      key=lambda k: (k[1], k[2], order.index(k[3]) if k[3] in order else len(order), k[4] or 0))
         for k in keys:
             _, ds, model, t, v = k
             c = cells[k]
@@ -188,7 +196,7 @@ def plot_scatter(points, corr, path: Path):
         xs = np.linspace(0, 1, 50)
         ax.plot(xs, corr["slope"] * xs + corr["intercept"], "k--", lw=1,
                 label=f"fit: Pearson {corr['pearson']:.2f}, Spearman {corr['spearman']:.2f} (n={corr['n']})")
-    ax.set_xlabel("information-loss rate (SPEC 5, test images)")
+    ax.set_xlabel("information-loss rate (docs/information.md, test images)")
     ax.set_ylabel("accuracy-loss rate (1 - acc / acc plain)")
     ax.set_xlim(0, 1)
     ax.legend(fontsize=7)
@@ -255,12 +263,8 @@ def log_wandb(rows, cells, corr, scatter: Path):
 
 
 def examples_figure(data_dir: Path, path: Path) -> bool:
-    """experiments/rvt_examples.py into ``path`` when the three test sets are in ``data_dir``."""
-    import subprocess
-
-    needed = [data_dir / "MNIST" / "raw", data_dir / "FashionMNIST" / "raw",
-              data_dir / "cifar-10-batches-py" / "test_batch"]
-    if not all(p.exists() for p in needed):
+    """experiments/rvt_examples.py into ``path`` when the three datasets are in ``data_dir``."""
+    if not datasets_present(data_dir):
         print(f"report: no datasets in {data_dir}: rvt_effect.png not made (make data, or --data-dir)")
         return False
     script = Path(__file__).resolve().parent / "rvt_examples.py"
@@ -275,11 +279,11 @@ def examples_figure(data_dir: Path, path: Path) -> bool:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", default="outputs", help="folder searched for results.json")
-    p.add_argument("--out", default="experiments/results")
+    p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--metric", default="test_acc", choices=["test_acc", "test_acc_best_epoch"],
                    help="accuracy used for the loss rates of the figure")
     p.add_argument("--wandb", action="store_true", help="log a summary run (Table + scatter) to wandb")
-    p.add_argument("--data-dir", default=os.environ.get("RVT_DATA_DIR", "data"),
+    p.add_argument("--data-dir", default=str(default_data_dir()),
                    help="datasets for the RVT effect figure (rvt_effect.png)")
     p.add_argument("--no-examples", action="store_true", help="skip the RVT effect figure")
     args = p.parse_args(argv)
@@ -291,8 +295,7 @@ def main(argv=None):
     cells = summarise(rows)
     points = accuracy_points(cells, args.metric)
     corr = correlations(points)
-    command = "python experiments/report.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = table_markdown(cells, command.strip())
+    text = table_markdown(cells, command_line("report", argv))
     if corr:
         text += (f"\n## Information loss vs accuracy loss\n\n{corr['n']} points (every non-plain cell): "
                  f"Pearson r = {corr['pearson']:.3f} (p = {corr['pearson_p']:.2g}), Spearman rho = "

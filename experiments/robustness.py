@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from experiments.common import RESULTS, ROOT, default_data_dir, machine, utc_now
+from rvt.io import atomic_write_text
 
 
 def prepare(d: Path) -> None:
@@ -102,7 +102,7 @@ def cases(d: Path):
 def run_case(cmd, d: Path, timeout: int):
     before = set(p.name for p in d.iterdir())
     env = dict(os.environ, WANDB_MODE="disabled", PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="0")
-    env.setdefault("RVT_DATA_DIR", str(ROOT / "data"))
+    env.setdefault("RVT_DATA_DIR", str(default_data_dir()))
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=d, env=env)
@@ -124,11 +124,9 @@ def run_case(cmd, d: Path, timeout: int):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=str(ROOT / "experiments" / "results" / "robustness.md"))
+    p.add_argument("--out", default=str(RESULTS / "robustness.md"))
     p.add_argument("--timeout", type=int, default=300)
     args = p.parse_args(argv)
-    from rvt.io import atomic_write_text
-
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -142,8 +140,7 @@ def main(argv=None):
     lines = [
         "# Robustness: bad inputs tried and what happened",
         "",
-        f"Produced by `python experiments/robustness.py` on {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"Produced by `python experiments/robustness.py` on {machine()}, {utc_now()}.",
         "Each case ran as a subprocess in a scratch folder. **ok** = non-zero exit, no Python traceback, a last "
         "stderr line that names the problem, no output or temporary file left behind.",
         "",

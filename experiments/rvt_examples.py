@@ -5,16 +5,13 @@ plain | RVT authors | RVT bijective | per-image random permutation, for MNIST, F
 """
 
 import argparse
-import os
-import pickle
 from pathlib import Path
 
-import numpy as np
 import torch
-from torchvision.datasets import MNIST, FashionMNIST
 from torchvision.utils import make_grid
 
 import rvt
+from experiments.common import DATASETS, default_data_dir, load_images
 from rvt.io import write_image
 
 
@@ -26,20 +23,16 @@ def to_rgb32(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.pad(x, (pad, pad, pad, pad))
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", default=os.environ.get("RVT_DATA_DIR", "data"))
+    p.add_argument("--data-dir", type=Path, default=default_data_dir())
     p.add_argument("--out", default="docs/rvt_examples.png")
     p.add_argument("--per-dataset", type=int, default=2)
-    args = p.parse_args()
-    n = args.per_dataset
-    with open(Path(args.data_dir) / "cifar-10-batches-py" / "test_batch", "rb") as f:
-        cifar = np.asarray(pickle.load(f, encoding="latin1")["data"], np.uint8).reshape(-1, 3, 32, 32)[:n]
-    sets = [(MNIST(args.data_dir, train=False).data[:n, None], "authors:mnist"),
-            (FashionMNIST(args.data_dir, train=False).data[:n, None], "authors:fashion_mnist"),
-            (torch.from_numpy(cifar), "authors:cifar10")]
+    args = p.parse_args(argv)
     tiles = []
-    for x, key in sets:
+    for name in DATASETS:
+        x = load_images(name, args.data_dir, train=False, n=args.per_dataset)
+        key = f"authors:{name}"
         columns = [x, rvt.RVT(key)(x), rvt.RVT(key, mode="bijective")(x), rvt.RandomPermutation(0)(x)]
         tiles.append(torch.stack([to_rgb32(c) for c in columns], dim=1).flatten(0, 1))
     grid = make_grid(torch.cat(tiles), nrow=4, padding=2, pad_value=255)

@@ -11,8 +11,11 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 
 from rvt import RVT, Permutation, RandomPermutation
-from rvt.data import (BatchPipeline, ImageDataModule, IndexBatchSampler, apply_jitter, crop_flip,
-                      jitter_factors, read_split)
+from rvt.training.augment import apply_jitter, crop_flip, jitter_factors
+from rvt.training.datamodule import ImageDataModule
+from rvt.training.datasets import read_split
+from rvt.training.pipeline import BatchPipeline
+from rvt.training.sampler import IndexBatchSampler
 from rvt.errors import RVTError
 
 

@@ -1,4 +1,4 @@
-"""The information measure (rvt.information, SPEC 5): against a brute-force per-pair reference, the swap
+"""The information measure (rvt.information, docs/information.md): against a brute-force per-pair reference, the swap
 theorem as properties over random images, sizes and pairs, conventions, errors, and real data."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def m_ref(kernel: str, scale: float, d: float) -> float:
 
 
 def brute(x: np.ndarray, g, kernel="exp", scale=2.0, alpha=1.0) -> tuple[float, float]:
-    """(Info, Info_g) of one (C, H, W) float image, literally from the SPEC 5 sums over pairs."""
+    """(Info, Info_g) of one (C, H, W) float image, literally from the sums over pairs of docs/information.md."""
     c, h, w = x.shape
     p = h * w
     pos = [divmod(i, w) for i in range(p)]
@@ -242,7 +242,7 @@ def test_random_permutation_transform_draws_one_map_per_image():
 
 
 def test_fixed_map_is_cached_and_chunks_agree():
-    from rvt import information as info_mod
+    from rvt.information import operators as info_mod
 
     info_mod.clear_cache()
     x = torch.rand(9, 2, 4, 4)
@@ -313,7 +313,7 @@ def test_real_rvt_authors_map_matches_reference_on_mnist(mnist_test):
 
 
 def test_authors_keys_reproduce_spec_reference_figures(mnist_test, fashion_test, cifar_test):
-    """SPEC 5: lambda 2, first 1000 test images: about 0.43 / 0.59 / 0.25 under the authors' keys."""
+    """docs/information.md's reference figures: lambda 2, first 1000 test images: about 0.43 / 0.59 / 0.25 under the authors' keys."""
     cases = ((mnist_test, "authors:mnist", 0.43), (fashion_test, "authors:fashion_mnist", 0.59),
              (cifar_test, "authors:cifar10", 0.25))
     for (data, _), key, expected in cases:
@@ -334,7 +334,7 @@ def test_authors_key_loses_less_than_random_on_mnist(mnist_test):
     random = information_loss(x, rvt.RandomPermutation(0))
     assert bool((authors < random).all())
     assert bijective.mean() < authors.mean() < random.mean()
-    assert random.mean().item() == pytest.approx(0.84, abs=0.02)  # SPEC 5's reference figure
+    assert random.mean().item() == pytest.approx(0.84, abs=0.02)  # the reference figure of docs/information.md
     info32, rate32 = information_stats(x, rvt.RVT("authors:mnist"))
     info64, rate64 = information_stats(x, rvt.RVT("authors:mnist"), dtype=F64)
     assert torch.allclose(rate32, rate64, rtol=0, atol=1e-6)
@@ -344,7 +344,7 @@ def test_authors_key_loses_less_than_random_on_mnist(mnist_test):
 # --------------------------------------------------------------------------- rvt info
 
 def _parser():
-    from rvt.info_cli import register
+    from rvt.cli.info import register
 
     parser = argparse.ArgumentParser(prog="rvt")
     register(parser.add_subparsers(dest="command", required=True))

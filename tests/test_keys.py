@@ -12,7 +12,7 @@ import torch
 import rvt
 from rvt import RVT, VortexKey, load_key
 from rvt.errors import KeyFormatError
-from rvt.keys import authors_key_names
+from rvt.transforms.keys import authors_key_names
 
 
 def test_authors_keys_are_the_released_files_bit_for_bit(tmp_path):
@@ -20,7 +20,7 @@ def test_authors_keys_are_the_released_files_bit_for_bit(tmp_path):
 
     src = SHARED / "keys" / "authors_keys.json"
     if not src.exists():
-        pytest.skip("no ../shared/keys")
+        missing("no ../shared/keys")
     released = json.loads(src.read_text())["keys"]
     assert sorted(released) == authors_key_names()
     for name, entry in released.items():
@@ -135,7 +135,7 @@ def test_generated_keys_are_deterministic_per_seed():
 def test_generated_keys_follow_random_function(seed):
     h, w = (28, 28) if seed % 2 else (32, 32)
     key = rvt.generate(h, w, 15, seed=seed)
-    s_default, d_default = rvt.keys.default_strength(h, w)
+    s_default, d_default = rvt.transforms.keys.default_strength(h, w)
     assert key.divisor == d_default
     for k, v in enumerate(key.vortices, start=1):
         c1, c2 = v.center
@@ -168,4 +168,4 @@ def test_generate_rejects_bad_arguments():
 
 def test_key_is_validated_when_built_in_code():
     with pytest.raises(KeyFormatError, match="does not fit"):
-        VortexKey((10, 10), (rvt.keys.Vortex((5, 5), 6, tuple(np.ones(7))),))
+        VortexKey((10, 10), (rvt.transforms.keys.Vortex((5, 5), 6, tuple(np.ones(7))),))

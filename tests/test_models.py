@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from rvt.errors import RVTError
-from rvt.models import build_model, count_parameters
+from rvt.training.models import build_model, count_parameters
 
 
 @pytest.mark.parametrize("in_chans,size", [(1, 28), (3, 32)])
@@ -32,8 +32,8 @@ def test_resnet_imagenet_stem_at_224():
     assert count_parameters(m3) == count_parameters(ref)
 
 
-def test_resnet_width_preset():
-    m = build_model("resnet", 1, 10, 28, preset="quick", presets={"quick": {"width": 0.25}})
+def test_resnet_width_of_the_quick_recipe():
+    m = build_model("resnet", 1, 10, 28, width=0.25)  # conf/recipe/quick_resnet.yaml
     assert m.conv1.out_channels == 16 and m.conv1.stride == (1, 1) and isinstance(m.maxpool, nn.Identity)
     assert m(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     assert count_parameters(m) < count_parameters(build_model("resnet", 1, 10, 28)) / 10
@@ -58,8 +58,8 @@ def test_bad_arguments_are_user_errors():
         build_model("alexnet", 1, 10, 28)
     with pytest.raises(RVTError, match="multiple of the patch size"):
         build_model("vit", 1, 10, 30, patch_size=4)
-    with pytest.raises(RVTError, match="no preset"):
-        build_model("resnet", 1, 10, 28, preset="huge", presets={"quick": {}})
+    with pytest.raises(RVTError, match="takes no kwargs"):
+        build_model("resnet", 1, 10, 28, kwargs={"depth": 3})
 
 
 def test_missing_pretrained_file_is_a_user_error(tmp_path):

@@ -1,4 +1,4 @@
-"""Attacks on fixed position maps (rvt.attacks): they must find what is there and never claim too much."""
+"""Attacks on fixed position maps (rvt.security.attacks): they must find what is there and never claim too much."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from rvt import RVT, BlockScramble, Permutation
-from rvt.attacks import (candidate_matrix, ciphertext_only_map, guess_map, known_plaintext_map,
-                         map_accuracy, recover)
+from experiments import report, security, security_markdown
+from rvt.security.attacks import (candidate_matrix, ciphertext_only_map, guess_map, known_plaintext_map,
+                                  map_accuracy, recover)
 
 
 def _distinct_images(n, c, h, w, seed=0):
@@ -137,26 +138,15 @@ def test_ciphertext_only_fails_without_structure():
 
 def test_visual_security_reads_the_accuracy_the_report_wrote(tmp_path):
     """experiments/security.py takes its 'accuracy kept' column from report.py's runs.csv."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    mods = {}
-    for name in ("report", "security"):
-        spec = importlib.util.spec_from_file_location(f"_exp_{name}", root / "experiments" / f"{name}.py")
-        mods[name] = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mods[name]
-        spec.loader.exec_module(mods[name])
     rows = [dict(experiment="quick", dataset="mnist", model="resnet", transform=t, vortices=v, seed=s, test_acc=a)
             for t, v, s, a in [("rvt-authors", None, 0, 0.70), ("rvt-authors", None, 1, 0.80),
                                ("rvt-authors", 5, 0, 0.99), ("block", None, 0, 0.5), ("none", None, 0, 0.9)]]
     rows.append(dict(experiment="paper", dataset="mnist", model="resnet", transform="none", seed=0, test_acc=0.1))
-    mods["report"].write_csv(rows, tmp_path / "runs.csv")
-    acc = mods["security"].quick_accuracy(tmp_path / "runs.csv")
-    cell = mods["security"].accuracy_cell
+    report.write_csv(rows, tmp_path / "runs.csv")
+    acc = security.quick_accuracy(tmp_path / "runs.csv")
+    cell = security_markdown.accuracy_cell
     assert cell(acc, "mnist", "rvt-authors") == "resnet 75.0% (n=2)"  # the vortex-sweep run is left out
-    assert cell(acc, "mnist", "block4") == "resnet 50.0% (n=1)"
+    assert cell(acc, "mnist", "block") == "resnet 50.0% (n=1)"  # the registry label (was block4)
     assert cell(acc, "mnist", "none") == "resnet 90.0% (n=1)"  # the paper run is left out
     assert cell(acc, "mnist", "random").startswith("n/a")
     assert cell({}, "mnist", "none").startswith("n/a (pending")

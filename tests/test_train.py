@@ -16,12 +16,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-import train as train_script  # noqa: E402
-from rvt.errors import RVTError  # noqa: E402
+import train as train_script  # the repository root is on sys.path (pytest's pythonpath)
+from rvt.errors import RVTError
 
 CONF = ROOT / "conf"
-GROUPS = ["dataset", "model", "transform", "trainer", "logger", "callbacks", "paths", "hydra", "experiment"]
+GROUPS = ["dataset", "model", "transform", "trainer", "logger", "callbacks", "paths", "hydra", "experiment",
+          "optimizer", "scheduler"]
 MODELS_SMALL = ["resnet", "vit"]
 TRANSFORMS = ["none", "rvt", "random", "permutation", "block"]
 RESULT_FIELDS = ["dataset", "model", "transform", "transform_mode", "transform_key", "seed", "epochs", "test_acc",
@@ -79,10 +79,11 @@ def test_every_option_of_every_group_composes(tmp_path):
 
 def test_default_is_quick_and_groups_keep_full_settings(tmp_path):
     quick = make_cfg([], tmp_path)
-    assert quick.experiment_name == "quick" and quick.model.preset == "quick" and quick.dataset.train_subset
+    assert quick.experiment_name == "quick" and quick.model.width == 0.25 and quick.dataset.train_subset
+    assert make_cfg(["model=vit"], tmp_path).model.kwargs.depth == 4  # conf/recipe/quick_vit.yaml
     full = make_cfg(["experiment=none"], tmp_path)
-    assert full.model.preset is None and full.dataset.train_subset is None and full.module.ricap_beta == 0.3
-    assert full.seed == 3407 and full.module.optimizer.nesterov and full.module.optimizer.momentum == 0.9
+    assert full.model.width == 1.0 and full.dataset.train_subset is None and full.module.ricap_beta == 0.3
+    assert full.seed == 3407 and full.optimizer.nesterov and full.optimizer.momentum == 0.9
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10"])
@@ -93,19 +94,19 @@ def test_paper_cells(tmp_path, dataset):
             train_script.check_config(cfg)
             r = OmegaConf.to_container(cfg, resolve=True)
             assert r["module"]["ricap_beta"] == 0.3 and r["seed"] == 3407 and r["test_every_epoch"]
-            assert r["module"]["scheduler"]["T_max"] == r["trainer"]["max_epochs"]
+            assert r["scheduler"]["_target_"] == "rvt.training.schedules.cosine_per_epoch"
             assert r["data"]["img_size"] == r["model"]["img_size"] in (28, 32, 224)
     cell = lambda **kw: OmegaConf.to_container(make_cfg(["experiment=paper"] + [f"{k}={v}" for k, v in kw.items()], tmp_path), resolve=True)
     if dataset == "cifar10":
         r = cell(dataset="cifar10", model="resnet", transform="rvt")
         assert (r["trainer"]["max_epochs"], r["data"]["batch_size"], r["model"]["img_size"]) == (100, 32, 224)
         r = cell(dataset="cifar10", model="vit_b16", transform="rvt")
-        assert r["module"]["optimizer"]["lr"] == 0.005 and r["module"]["optimizer"]["weight_decay"] == 1e-3
+        assert r["optimizer"]["lr"] == 0.005 and r["optimizer"]["weight_decay"] == 1e-3
     if dataset == "mnist":
         r = cell(dataset="mnist", model="resnet", transform="random")
         assert (r["trainer"]["max_epochs"], r["model"]["img_size"]) == (30, 28)
         r = cell(dataset="mnist", model="vit_b16", transform="rvt")
-        assert r["module"]["optimizer"]["lr"] == 0.005 and r["module"]["optimizer"]["weight_decay"] == 2e-4
+        assert r["optimizer"]["lr"] == 0.005 and r["optimizer"]["weight_decay"] == 2e-4
     if dataset == "fashion_mnist":
         r = cell(dataset="fashion_mnist", model="resnet", transform="none")
         assert (r["trainer"]["max_epochs"], r["data"]["batch_size"], r["model"]["img_size"]) == (50, 256, 32)
@@ -156,9 +157,9 @@ def _synthetic(name, root, train, download=True):
 @pytest.mark.parametrize("model", MODELS_SMALL)
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_model_x_transform_on_synthetic_rgb(tmp_path, monkeypatch, model, transform):
-    import rvt.data
+    import rvt.training.datamodule
 
-    monkeypatch.setattr(rvt.data, "read_split", _synthetic)
+    monkeypatch.setattr(rvt.training.datamodule, "read_split", _synthetic)
     cfg = make_cfg(tiny("/nonexistent") + ["dataset=cifar10", f"model={model}", f"transform={transform}",
                                            "logger=none", "module.ricap_beta=0.3"], tmp_path)
     res = train_script.train(cfg)
@@ -166,7 +167,7 @@ def test_model_x_transform_on_synthetic_rgb(tmp_path, monkeypatch, model, transf
 
 
 def test_vit_b16_at_224_few_steps(tmp_path, data_dir):
-    cfg = make_cfg(tiny(data_dir) + ["model=vit_b16", "++model.kwargs.depth=1", "model.preset=null",
+    cfg = make_cfg(tiny(data_dir) + ["model=vit_b16", "++model.kwargs.depth=1",
                                      "data.batch_size=4", "data.eval_batch_size=8", "dataset.val_size=8",
                                      "dataset.test_subset=8", "logger=none", "info_loss.enabled=false"], tmp_path)
     res = train_script.train(cfg)
@@ -298,7 +299,7 @@ def test_ddp_on_two_cpu_processes(tmp_path, data_dir):
 @pytest.mark.parametrize("override,message", [
     ("trainer.max_epochs=many", "trainer.max_epochs must be an integer, got 'many'"),
     ("data.batch_size=1.5", "data.batch_size must be an integer"),
-    ("module.optimizer.lr=fast", "module.optimizer.lr must be a number"),
+    ("optimizer.lr=fast", "optimizer.lr must be a number"),
     ("seed=abc", "seed must be an integer"),
 ])
 def test_non_numeric_settings_are_user_errors(override, message):
@@ -321,3 +322,25 @@ def test_user_errors_are_one_line(tmp_path, data_dir):
     assert p.returncode != 0 and "Traceback" not in p.stderr and "imagenet" in p.stderr
     p = run_cli(base + ["ckpt_path=last"], data_dir, tmp_path)
     assert p.returncode == 2 and "hydra.run.dir=" in p.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["data.batch_size=0"], "data.batch_size must be a positive integer, got 0"),
+    (["model.width=-1"], "model.width must be a positive number, got -1"),
+    (["data.augment=sideways"], "data.augment must be one of after, before, none"),
+    (["optimizer.lr=-0.1"], "optimizer.lr must be a positive number"),
+    (["dataset.train_subset=0"], "dataset.train_subset must be a positive integer"),
+    (["info_loss.channels=blue"], "info_loss.channels must be one of sum, mean, gray"),
+    (["dataset=cifar10", "transform.key=authors:mnist"], "key authors:mnist:10 is for 28x28 images, but cifar10"),
+    (["transform.key=authors:mnist:0"], "no active vortex"),
+])
+def test_bad_values_are_refused_before_any_model_is_built(tmp_path, monkeypatch, overrides, message):
+    import rvt.training.models
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was built for a bad configuration")
+
+    monkeypatch.setattr(rvt.training.models, "build_model", no_model)
+    cfg = make_cfg(tiny("/nonexistent") + overrides, tmp_path)
+    with pytest.raises(RVTError, match=re.escape(message)):
+        train_script.train(cfg)

@@ -27,11 +27,9 @@ from hydra_plugins.hydra_submitit_launcher import submitit_launcher as plugin
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
+from rvt.errors import JobFailed
+
 log = logging.getLogger(__name__)
-
-
-class JobFailed(RuntimeError):
-    """A sweep job that ended without a result (raised by Hydra after all jobs have ended)."""
 
 
 class _Tolerant:

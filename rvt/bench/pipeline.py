@@ -16,7 +16,8 @@ import time
 
 import torch
 
-from rvt.data import BatchPipeline, IndexBatchSampler, TensorBatches
+from rvt.training.pipeline import BatchPipeline
+from rvt.training.sampler import IndexBatchSampler, TensorBatches
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -63,7 +64,7 @@ def bench_pipeline(print_fn=print, n_images: int = 20000, n_per_image: int = 300
     from torchvision import transforms as T
 
     from rvt import RVT
-    from rvt.models import build_model
+    from rvt.training.models import build_model
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if threads:

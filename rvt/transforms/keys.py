@@ -175,7 +175,7 @@ def _validate(key: VortexKey) -> None:
 # --------------------------------------------------------------------------- authors' keys
 
 def _authors_table() -> dict:
-    text = resources.files("rvt").joinpath("authors_keys.json").read_text()
+    text = resources.files("rvt.transforms").joinpath("authors_keys.json").read_text()
     return json.loads(text)["keys"]
 
 
@@ -258,7 +258,7 @@ def _matlab_round(x):
 
 def generate(height: int, width: int, n_vortices: int, seed: int = 0,
              strength: float | None = None, divisor: float | None = None) -> VortexKey:
-    """A fresh key by the authors' ``Random_Function`` procedure (SPEC 2), from a numpy seed.
+    """A fresh key by the authors' ``Random_Function`` procedure (docs/algorithm.md), from a numpy seed.
 
     Centre = round((U1 * H, U2 * W)) for a uniform point of the unit square; radius = the largest
     disk that fits, minus one (r in {-1, 0}: a no-op vortex, kept so that vortex k always uses
@@ -286,4 +286,4 @@ def generate(height: int, width: int, n_vortices: int, seed: int = 0,
         degree = strength * _strength_family(k % 5 + 1, weights, x)
         vortices.append(Vortex((c1, c2), r, tuple(float(v) for v in degree)))
     return VortexKey((height, width), tuple(vortices), divisor, "row_col", None,
-                     {"generator": "rvt.keys.generate", "seed": seed, "strength": strength})
+                     {"generator": "rvt.generate", "seed": seed, "strength": strength})

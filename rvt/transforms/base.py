@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from rvt.errors import InputError
+from rvt.registry import register_transform
 
 
 def as_batch(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -125,6 +126,7 @@ class PositionTransform(nn.Module):
         return gather_positions(y, self.inverse_index_for(h, w, y.device))
 
 
+@register_transform("none", label="none", description="plain images (the paper's origin)")
 class Identity(PositionTransform):
     """No encryption (the paper's 'origin'): returns its input unchanged."""
 

@@ -1,7 +1,8 @@
-"""``rvt info``: how much image information a transform keeps (SPEC 5, this project's reconstruction).
+"""``rvt info``: how much image information a transform keeps (docs/information.md: this project's reconstruction).
 
     rvt info --transform rvt --key authors:mnist test.npy
     rvt info --transform random --kernel exp --scale 2 test.npy
+    rvt info --transform block --block 7 --seed 3 test.npy      # any registered transform
 
 Prints the mean, standard deviation and quantiles of the information content Info(x) and of the loss
 rate 1 - Info_g(x) / Info(x) over the images of INPUT (.npy uint8 (N, H, W) or (N, H, W, C), or a PNG).
@@ -13,10 +14,10 @@ import argparse
 
 import numpy as np
 
+from rvt.cli.transform_args import add_transform_args, transform_from_args
 from rvt.errors import InputError
 from rvt.io import to_nchw
 
-TRANSFORMS = ("none", "rvt", "random", "permutation", "block")
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 CHUNK = 2048  # images read from INPUT per step
 
@@ -31,14 +32,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "a position transform g: mean, std and quantiles (the measure is this project's "
                     "reconstruction of the paper's, see docs/information.md).")
     p.add_argument("input", metavar="INPUT", help=".npy uint8 (N,H,W) or (N,H,W,C), or a .png")
-    p.add_argument("--transform", choices=TRANSFORMS, default=None,
-                   help="none, rvt (needs --key), random (per-image permutation), permutation (fixed, "
-                        "seeded), block (block scrambling); default: rvt with --key, else none")
-    p.add_argument("--key", metavar="SPEC", help="RVT key: JSON file or authors:<name>[:<n>]")
-    p.add_argument("--mode", choices=("authors", "bijective"), default="authors", help="RVT mode")
-    p.add_argument("--vortices", type=int, metavar="N", help="use only the first N vortices of the key")
-    p.add_argument("--seed", type=int, default=0, help="seed of random / permutation / block (default 0)")
-    p.add_argument("--block", type=int, default=4, help="block side for --transform block (default 4)")
+    add_transform_args(p, default=None)
     p.add_argument("--kernel", choices=KERNELS, default="exp", help="neighbour kernel m(d) (default exp)")
     p.add_argument("--scale", type=float, default=2.0, metavar="L", help="kernel scale lambda (default 2)")
     p.add_argument("--alpha", type=float, default=1.0, help="weight of the pixel-value term (default 1)")
@@ -46,35 +40,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="colour images: sum Info over channels (default), mean of per-channel loss "
                         "rates, or measure the grey (channel-mean) image")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N images")
-    p.set_defaults(func=run_info)
+    p.set_defaults(func=run_info, command="info")
     return p
-
-
-def build_transform(args):
-    """The transform named by ``args.transform`` (see :func:`register`)."""
-    import rvt
-
-    name = args.transform or ("rvt" if getattr(args, "key", None) else "none")
-    key = getattr(args, "key", None)
-    if name != "rvt" and key:
-        raise InputError(f"--key is for --transform rvt, not {name}")
-    if name == "none":
-        return rvt.Identity(), "none"
-    if name == "rvt":
-        if not key:
-            raise InputError("--transform rvt needs --key (a key file or authors:<name>)")
-        mode = getattr(args, "mode", "authors")
-        t = rvt.RVT(key, mode=mode, vortices=getattr(args, "vortices", None))
-        return t, f"rvt {t.key.label} ({mode})"
-    seed = getattr(args, "seed", 0)
-    if name == "random":
-        return rvt.RandomPermutation(seed), f"random permutation per image (seed {seed})"
-    if name == "permutation":
-        return rvt.Permutation(seed), f"fixed permutation (seed {seed})"
-    if name == "block":
-        block = getattr(args, "block", 4)
-        return rvt.BlockScramble(block, seed), f"block scramble {block}x{block} (seed {seed})"
-    raise InputError(f"unknown transform {name!r}; use one of {', '.join(TRANSFORMS)}")
 
 
 def _to_nchw(chunk: np.ndarray):
@@ -104,7 +71,8 @@ def run_info(args) -> int:
         raise InputError(f"--limit must be >= 1, got {limit}")
     if getattr(args, "vortices", None) is not None and args.vortices < 0:
         raise InputError(f"--vortices must be >= 0, got {args.vortices}")
-    transform, label = build_transform(args)
+    # seeded transforms default to seed 0 here, so that repeated measurements agree
+    transform, label = transform_from_args(args, defaults={"seed": 0})
     images = open_images(args.input)
     if limit is not None:
         images = images[:limit]

@@ -1,4 +1,4 @@
-"""Baselines the paper's RVT is compared with (SPEC section 4).
+"""Baselines the paper's RVT is compared with (docs/algorithm.md, baselines).
 
 - :class:`RandomPermutation`, the paper's: a fresh uniform permutation of the H*W positions for every
   image, shared by its channels. No key, nothing to decrypt; only the value histogram survives.
@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 
 from rvt.errors import InputError
-from rvt.maps import PositionTransform, as_batch, gather_positions
+from rvt.registry import register_transform
+from rvt.transforms.base import PositionTransform, as_batch, gather_positions
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -22,48 +23,7 @@ def _generator(seed: int) -> torch.Generator:
     return g
 
 
-class RandomPermutation(PositionTransform):
-    """A fresh permutation per image, per call (train and test alike), drawn from a seedable generator.
-
-    Maps are drawn on the CPU from one generator, so a seed gives the same maps on every device.
-    ``last_index`` holds the (N, H*W) maps of the latest call.
-    """
-
-    exact_inverse = False
-    fixed = False
-
-    def __init__(self, seed: int | None = None):
-        super().__init__()
-        self.seed = seed
-        self.generator = torch.Generator()
-        if seed is None:
-            self.generator.seed()
-        else:
-            self.generator.manual_seed(int(seed))
-        self.last_index: torch.Tensor | None = None
-
-    def sample_index(self, n: int, h: int, w: int) -> torch.Tensor:
-        """(n, H*W) independent uniform permutations."""
-        return torch.rand(n, h * w, generator=self.generator).argsort(dim=1)
-
-    def forward(self, x):
-        batch, _ = as_batch(x)
-        n, _, h, w = batch.shape
-        index = self.sample_index(n, h, w).to(x.device, non_blocking=True)
-        self.last_index = index
-        return gather_positions(x, index[0] if x.dim() == 3 else index)
-
-    @property
-    def source_index(self):
-        raise AttributeError("RandomPermutation draws one map per image: use sample_index(n, h, w)")
-
-    def inverse(self, y):
-        raise InputError("the per-image random permutation has no key: it cannot be decrypted")
-
-    def extra_repr(self):
-        return f"seed={self.seed}"
-
-
+@register_transform("permutation", label="permutation", description="one secret pixel permutation for every image (seeded)")
 class Permutation(PositionTransform):
     """One fixed permutation of the H*W positions, determined by ``seed`` (and the image size)."""
 
@@ -83,6 +43,7 @@ class Permutation(PositionTransform):
         return f"seed={self.seed}" + (f", size={self._size}" if self._size else "")
 
 
+@register_transform("block", label="block", description="EtC-style keyed block scrambling (seeded)")
 class BlockScramble(PositionTransform):
     """Keyed block scrambling: shuffle the positions of ``block`` x ``block`` tiles; with
     ``rotate_flip`` each tile is also rotated by a keyed multiple of 90 degrees and maybe flipped.
@@ -125,3 +86,46 @@ class BlockScramble(PositionTransform):
 
     def extra_repr(self):
         return f"block={self.block}, seed={self.seed}, rotate_flip={self.rotate_flip}"
+
+
+@register_transform("random", label="random", description="a fresh uniform pixel permutation per image (the paper's baseline)")
+class RandomPermutation(PositionTransform):
+    """A fresh permutation per image, per call (train and test alike), drawn from a seedable generator.
+
+    Maps are drawn on the CPU from one generator, so a seed gives the same maps on every device.
+    ``last_index`` holds the (N, H*W) maps of the latest call.
+    """
+
+    exact_inverse = False
+    fixed = False
+
+    def __init__(self, seed: int | None = None):
+        super().__init__()
+        self.seed = seed
+        self.generator = torch.Generator()
+        if seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(int(seed))
+        self.last_index: torch.Tensor | None = None
+
+    def sample_index(self, n: int, h: int, w: int) -> torch.Tensor:
+        """(n, H*W) independent uniform permutations."""
+        return torch.rand(n, h * w, generator=self.generator).argsort(dim=1)
+
+    def forward(self, x):
+        batch, _ = as_batch(x)
+        n, _, h, w = batch.shape
+        index = self.sample_index(n, h, w).to(x.device, non_blocking=True)
+        self.last_index = index
+        return gather_positions(x, index[0] if x.dim() == 3 else index)
+
+    @property
+    def source_index(self):
+        raise AttributeError("RandomPermutation draws one map per image: use sample_index(n, h, w)")
+
+    def inverse(self, y):
+        raise InputError("the per-image random permutation has no key: it cannot be decrypted")
+
+    def extra_repr(self):
+        return f"seed={self.seed}"

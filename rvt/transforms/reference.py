@@ -1,7 +1,7 @@
-"""A per-pixel, pure-Python transcription of the authors' MATLAB loop (SPEC section 2).
+"""A per-pixel, pure-Python transcription of the authors' MATLAB loop (docs/algorithm.md).
 
 This is the oracle the tests check the fast gather against, and the baseline ``rvt bench`` compares
-with. It is deliberately naive and independent of :mod:`rvt.vortex`: 1-based indices, one pixel at a
+with. It is deliberately naive and independent of :mod:`rvt.transforms.vortex`: 1-based indices, one pixel at a
 time, MATLAB rounding written out again. Never use it for real data: it is ~10^4 times slower.
 """
 

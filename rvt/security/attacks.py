@@ -1,7 +1,7 @@
 """Attacks on fixed position maps (RVT, Permutation, BlockScramble): what an adversary can recover.
 
 Every keyed transform in this project is one gather map g over the P = H*W positions: output o of every
-image holds the pixel of source g(o) (SPEC 2-4). Whoever learns g decrypts everything encrypted with the
+image holds the pixel of source g(o) (docs/algorithm.md). Whoever learns g decrypts everything encrypted with the
 key, whatever the key looked like. The functions here estimate g, as an attacker would, from
 
 - known plaintext (:func:`known_plaintext_map`): a few plain/cipher pairs. Output o can only hold a

@@ -1,6 +1,6 @@
 """The Random Vortex Transformation as one gather map.
 
-Two modes share the key and the geometry (SPEC sections 2 and 3):
+Two modes share the key and the geometry (docs/algorithm.md):
 
 ``authors``
     The authors' MATLAB loop, exactly: per vortex, on the (2r+1)^2 window around the centre, with the
@@ -22,9 +22,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rvt.errors import InputError
-from rvt.keys import Vortex, VortexKey, load_key
-from rvt.maps import PositionTransform, is_permutation
+from rvt.errors import InputError, KeyFormatError
+from rvt.registry import register_transform
+from rvt.transforms.keys import Vortex, VortexKey, load_key
+from rvt.transforms.base import PositionTransform, is_permutation
 
 MODES = ("authors", "bijective")
 
@@ -105,24 +106,41 @@ def vortex_source_index(key: VortexKey, mode: str = "authors") -> np.ndarray:
     return np.ascontiguousarray(labels).reshape(-1)
 
 
+# decorators apply bottom-up: `rvt` registers first (registration order = table order)
+@register_transform("rvt_bijective", defaults={"mode": "bijective"}, label="rvt-bijective", run_name="rvt",
+                    description="Random Vortex Transformation, our lossless mode (exact decryption)")
+@register_transform("rvt", defaults={"mode": "authors"}, label="rvt-authors",
+                    description="Random Vortex Transformation, the authors' mode (bit-exact, lossy)")
 class RVT(PositionTransform):
     """Random Vortex Transformation with a key, as one gather per batch.
 
     ``RVT(key, mode="authors")`` reproduces the authors' code bit for bit; ``mode="bijective"`` is our
     lossless variant with an exact ``inverse``. ``key`` is a :class:`VortexKey` or a spec accepted by
     :func:`rvt.load_key` (``authors:mnist``, ``key.json``); ``vortices`` keeps the first n.
+    ``allow_identity=False`` refuses a key with no active vortex (it would leave every image as it is);
+    the ``rvt`` command and training set it.
     """
 
-    def __init__(self, key: "VortexKey | str", mode: str = "authors", vortices: int | None = None):
+    def __init__(self, key: "VortexKey | str", mode: str = "authors", vortices: int | None = None,
+                 allow_identity: bool = True):
         super().__init__()
         if mode not in MODES:
             raise InputError(f"unknown RVT mode {mode!r}; use one of {', '.join(MODES)}")
         self.key = load_key(key, vortices)
+        if not allow_identity and not any(v.active for v in self.key.vortices):
+            raise KeyFormatError(
+                f"key {self.key.label} has no active vortex: it would leave every image unchanged "
+                "(use more vortices, or allow it explicitly: --allow-identity / transform.allow_identity=true)")
         self.mode = mode
         index = torch.from_numpy(vortex_source_index(self.key, mode))
         # a buffer, so the map follows .to(device) and is saved in checkpoints
         self.register_buffer("_source_index", index, persistent=False)
         self.exact_inverse = is_permutation(index)
+
+    @classmethod
+    def for_dataset(cls, dataset: str, seed: int = 0, **kwargs) -> "RVT":
+        """The authors' key of ``dataset`` (studies and benchmarks); ``seed`` is not used."""
+        return cls(f"authors:{dataset}", **kwargs)
 
     @property
     def image_size(self):

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rvt.cli.info import register as register_info
+from rvt.cli.transform_args import add_transform_args, transform_from_args
 from rvt.errors import InputError, RVTError
 from rvt.io import from_nchw, to_nchw
 
@@ -28,19 +30,13 @@ def _from_nchw(t, like_ndim: int) -> np.ndarray:
     return from_nchw(t, like_ndim)  # a module-level name the tests can replace to inject failures
 
 
-def _rvt_transform(args):
-    from rvt.keys import load_key
-    from rvt.vortex import RVT
-
-    key = load_key(args.key, args.vortices)
-    return RVT(key, mode=args.mode)
-
-
-def _check_size(images: np.ndarray, transform, source: str) -> None:
+def check_size(images: np.ndarray, transform, source: str) -> None:
+    """The images fit the transform (a key is made for one image size)."""
     h, w = images.shape[1:3]
     if transform.image_size is not None and (h, w) != tuple(transform.image_size):
         kh, kw = transform.image_size
-        raise InputError(f"{source}: images are {h}x{w} but the key {transform.key.label} is for {kh}x{kw}")
+        what = f"the key {transform.key.label}" if hasattr(transform, "key") else repr(transform)
+        raise InputError(f"{source}: images are {h}x{w} but {what} is for {kh}x{kw}")
 
 
 def _apply(args, direction: str) -> int:
@@ -48,16 +44,16 @@ def _apply(args, direction: str) -> int:
 
     from rvt.io import atomic_path, kind_of, open_images, write_image
 
-    transform = _rvt_transform(args)
+    transform, label = transform_from_args(args)
     out_kind = kind_of(args.output)
     images = open_images(args.input)
-    _check_size(images, transform, args.input)
+    check_size(images, transform, args.input)
     if Path(args.input).resolve() == Path(args.output).resolve():
         raise InputError("INPUT and OUTPUT are the same file; write to a new file")
     if out_kind == "image" and images.shape[0] != 1:
         raise InputError(f"{args.input} holds {images.shape[0]} images; write them to a .npy, not a .png")
-    if direction == "decrypt" and not transform.exact_inverse:
-        print(f"rvt: warning: mode {args.mode} is lossy: {len(transform.lost_positions())} of "
+    if direction == "decrypt" and not transform.exact_inverse and hasattr(transform, "lost_positions"):
+        print(f"rvt: warning: {label} is lossy: {len(transform.lost_positions())} of "
               f"{images.shape[1] * images.shape[2]} pixel positions per image cannot be recovered "
               "(each is estimated as the mean of its surviving neighbours)", file=sys.stderr)
     step = transform if direction == "encrypt" else transform.inverse
@@ -86,7 +82,7 @@ def cmd_decrypt(args) -> int:
 
 
 def cmd_keygen(args) -> int:
-    from rvt.keys import generate
+    from rvt.transforms.keys import generate
 
     out = Path(args.output)
     if out.exists() and not args.force:
@@ -104,25 +100,24 @@ def cmd_show(args) -> int:
     import torch
     from torchvision.utils import make_grid
 
-    from rvt.baselines import RandomPermutation
+    from rvt.transforms.baselines import RandomPermutation
     from rvt.io import kind_of, open_images, write_image
 
     if kind_of(args.output) != "image":
         raise InputError(f"{args.output}: the picture is written as PNG; give a .png name")
-    transform = _rvt_transform(args)
+    transform, label = transform_from_args(args)
     images = open_images(args.input)
-    _check_size(images, transform, args.input)
+    check_size(images, transform, args.input)
     plain = to_nchw(images[: args.count])
     if plain.shape[1] == 4:
         plain = plain[:, :3]
-    columns = [plain, transform(plain), RandomPermutation(seed=args.seed)(plain)]
+    columns = [plain, transform(plain), RandomPermutation(seed=args.random_seed)(plain)]
     # one row per image: plain | RVT | random permutation
     tiles = torch.stack(columns, dim=1).flatten(0, 1)
     grid = make_grid(tiles, nrow=len(columns), padding=2, pad_value=255)
     grid = grid.repeat_interleave(args.zoom, 1).repeat_interleave(args.zoom, 2)
     write_image(args.output, grid.permute(1, 2, 0).numpy())
-    print(f"wrote {args.output}: columns plain | RVT ({transform.key.label}, {args.mode}) | random permutation",
-          file=sys.stderr)
+    print(f"wrote {args.output}: columns plain | {label} | random permutation", file=sys.stderr)
     return 0
 
 
@@ -131,15 +126,6 @@ def cmd_bench(args) -> int:
 
     run_bench(args)
     return 0
-
-
-def _add_key_args(p: argparse.ArgumentParser, with_mode: bool = True) -> None:
-    p.add_argument("--key", required=True, metavar="SPEC",
-                   help="key file (JSON) or authors:<name>[:<n>], e.g. authors:mnist, authors:cifar10")
-    if with_mode:
-        p.add_argument("--mode", choices=("authors", "bijective"), default="authors",
-                       help="authors: bit-exact, lossy (default); bijective: lossless, exact decryption")
-    p.add_argument("--vortices", type=int, metavar="N", help="use only the first N vortices of the key")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,18 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (("encrypt", cmd_encrypt, "encrypt images with a key"),
                              ("decrypt", cmd_decrypt, "decrypt images with the key")):
         p = sub.add_parser(name, help=text)
-        _add_key_args(p)
+        add_transform_args(p, default="rvt")
         p.add_argument("input", metavar="INPUT", help=".npy uint8 (N,H,W) or (N,H,W,C), or a .png")
         p.add_argument("output", metavar="OUTPUT", help=".npy or .png (one image)")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("show", help="picture grid: plain | RVT | random permutation")
-    _add_key_args(p)
+    p = sub.add_parser("show", help="picture grid: plain | RVT (or --transform) | random permutation")
+    add_transform_args(p, default="rvt")
     p.add_argument("input", metavar="INPUT")
     p.add_argument("output", metavar="OUTPUT.png")
     p.add_argument("--count", type=int, default=4, help="images (rows) to show")
     p.add_argument("--zoom", type=int, default=4, help="integer upscaling of the picture")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random permutation column")
+    p.add_argument("--random-seed", type=int, default=0, help="seed of the random permutation column")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("bench", help="throughput of every transform (and more, see rvt bench --help)")
@@ -178,14 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--only", nargs="*", default=None, metavar="SECTION",
                    help="sections to run: transforms information pipeline (default: all)")
+    p.add_argument("--transforms", nargs="*", default=None, metavar="NAME",
+                   help="registered transforms to time (default: all)")
     p.set_defaults(func=cmd_bench)
 
-    try:  # the information measure registers `rvt info` when present
-        from rvt.info_cli import register
-    except ImportError:
-        pass
-    else:
-        register(sub)
+    register_info(sub)
     return parser
 
 

@@ -78,34 +78,25 @@ def _timm(arch: str, pretrained: bool, pretrained_file: str | None, **kwargs) ->
 
 def build_model(name: str, in_chans: int, num_classes: int, img_size: int, pretrained: bool = False,
                 width: float = 1.0, arch: str | None = None, patch_size: int | None = None,
-                pretrained_file: str | None = None, preset: str | None = None,
-                presets: dict | None = None, kwargs: dict | None = None) -> nn.Module:
+                pretrained_file: str | None = None, kwargs: dict | None = None) -> nn.Module:
     """A classifier for ``in_chans`` x ``img_size`` x ``img_size`` images and ``num_classes`` classes.
 
-    ``preset`` picks one entry of ``presets`` (e.g. ``quick``: a smaller network) whose values override
-    the arguments; ``kwargs`` go to timm's ``create_model`` (ViTs).
+    ``kwargs`` go to timm's ``create_model`` (ViTs). Smaller variants (the quick experiment's) are plain
+    config overrides of these arguments (conf/recipe/), not presets resolved here.
     """
-    args = dict(width=width, arch=arch, patch_size=patch_size, kwargs=dict(kwargs or {}))
-    if preset:
-        if not presets or preset not in presets:
-            raise RVTError(f"model {name} has no preset {preset!r}; known: {', '.join(presets or {}) or 'none'}")
-        for k, v in dict(presets[preset]).items():
-            if k == "kwargs":
-                args["kwargs"].update(dict(v))
-            else:
-                args[k] = v
+    kwargs = dict(kwargs or {})
     img_size = int(img_size)
     if name == "resnet":
-        if args["kwargs"]:
-            raise RVTError(f"model resnet takes no kwargs, got {sorted(args['kwargs'])}")
-        return _resnet18(in_chans, num_classes, img_size, pretrained, float(args["width"]))
+        if kwargs:
+            raise RVTError(f"model resnet takes no kwargs, got {sorted(kwargs)}")
+        return _resnet18(in_chans, num_classes, img_size, pretrained, float(width))
     if name in ("vit", "vit_b16"):
-        arch = args["arch"] or ("vit_tiny_patch16_224" if name == "vit" else "vit_base_patch16_224")
-        patch = int(args["patch_size"] or (4 if name == "vit" else 16))
+        arch = arch or ("vit_tiny_patch16_224" if name == "vit" else "vit_base_patch16_224")
+        patch = int(patch_size or (4 if name == "vit" else 16))
         if img_size % patch:
             raise RVTError(f"model {name}: image size {img_size} is not a multiple of the patch size {patch}")
         return _timm(arch, pretrained, pretrained_file, img_size=img_size, patch_size=patch,
-                     in_chans=in_chans, num_classes=num_classes, **args["kwargs"])
+                     in_chans=in_chans, num_classes=num_classes, **kwargs)
     raise RVTError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
 
 

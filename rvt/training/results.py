@@ -19,7 +19,7 @@ from rvt.io import atomic_write_text
 
 PACKAGES = ("torch", "torchvision", "pytorch-lightning", "timm", "torchmetrics", "hydra-core", "omegaconf",
             "numpy", "wandb", "rvt")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def versions() -> dict:
@@ -32,8 +32,8 @@ def versions() -> dict:
     return out
 
 
-def git_state(root: str | Path = ROOT) -> dict:
-    """Commit and whether the tree had changes; nulls outside a git checkout."""
+def git_state(root: str | Path = ROOT, paths: tuple[str, ...] = ()) -> dict:
+    """Commit and whether the tree (or only ``paths`` in it) had changes; nulls outside a git checkout."""
     def run(*args):
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
 
@@ -41,7 +41,7 @@ def git_state(root: str | Path = ROOT) -> dict:
         head = run("rev-parse", "HEAD")
         if head.returncode:
             return {"commit": None, "dirty": None}
-        dirty = run("status", "--porcelain", "--untracked-files=no")
+        dirty = run("status", "--porcelain", "--untracked-files=no", "--", *paths)
         return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
@@ -73,7 +73,7 @@ def write_results(run_dir: str | Path, results: dict, name: str = "results.json"
 
 
 def information_loss_of(images, transform, n: int | None = None, **kw) -> float:
-    """Mean SPEC 5 information-loss rate of the first ``n`` of ``images`` under ``transform``."""
+    """Mean information-loss rate (docs/information.md) of the first ``n`` of ``images`` under ``transform``."""
     from rvt.information import information_loss
 
     x = images if n is None else images[: int(n)]

@@ -1,4 +1,4 @@
-"""The LightningModule: a classifier trained with SGD (Nesterov) and cosine decay, optional RICAP.
+"""The LightningModule: an image classifier, its optimiser and schedule (config groups), optional RICAP.
 
 Metric names: ``train/loss``, ``train/acc`` (area-weighted under RICAP), ``train/lr``, ``val/loss``,
 ``val/acc``, ``val/acc_best``, and with ``test_every_epoch`` (the authors' protocol: the test set is
@@ -18,10 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from rvt.ricap import ricap, ricap_accuracy, ricap_loss
+from rvt.training.ricap import ricap, ricap_accuracy, ricap_loss
 
 
-class Classifier(pl.LightningModule):
+class ImageClassifier(pl.LightningModule):
+    """Image classifier trained on (encrypted) batches: the network, its optimiser and schedule, RICAP,
+    and the metrics of both protocols (val-selected and best test epoch)."""
+
     def __init__(self, net: nn.Module, num_classes: int, optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, ricap_beta: float | None = None,
                  label_smoothing: float = 0.0, run_config: dict | None = None):
@@ -140,8 +143,10 @@ class Classifier(pl.LightningModule):
         opt = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=opt),
-                                                    "interval": "epoch"}}
+        # schedules (rvt.training.schedules) need the run's length, which only the Trainer knows
+        schedule = self.scheduler_factory(optimizer=opt, epochs=self.trainer.max_epochs,
+                                          total_steps=int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": opt, "lr_scheduler": schedule}
 
     # -- state carried across resume -----------------------------------------------------------
     def on_save_checkpoint(self, checkpoint):

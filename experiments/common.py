@@ -1,0 +1,76 @@
+"""What the experiment scripts share: the datasets, where results go, the machine and the git state.
+
+The git state is the same record that every training run writes into its results.json
+(:func:`rvt.training.results.git_state`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from rvt.registry import list_transforms, transform_spec
+from rvt.training.datasets import DATASETS as DATASET_SPECS
+from rvt.training.datasets import read_split
+from rvt.training.results import git_state
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "experiments" / "results"
+DATASETS = tuple(DATASET_SPECS)  # mnist, fashion_mnist, cifar10
+PRETTY = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+
+
+def default_data_dir() -> Path:
+    """RVT_DATA_DIR, else data/ at the repository root (what `make data` fills)."""
+    return Path(os.environ.get("RVT_DATA_DIR", ROOT / "data"))
+
+
+def datasets_present(data_dir: Path) -> bool:
+    """Whether ``data_dir`` has the folder of every dataset (what :func:`load_images` reads)."""
+    return all((Path(data_dir) / spec[3]).is_dir() for spec in DATASET_SPECS.values())
+
+
+def load_images(name: str, data_dir: Path, train: bool, n: int | None = None) -> torch.Tensor:
+    """The first n images of a split as uint8 (N, C, H, W), through the one dataset reader."""
+    x, _ = read_split(name, data_dir, train=train, download=False)
+    return (x if n is None else x[:n]).contiguous()
+
+
+def machine() -> str:
+    """One line: host, OS, CPU, cores and torch threads (and the GPU when one is visible)."""
+    cpu = platform.processor() or platform.machine()
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU used"
+    return (f"{platform.node()} ({platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} CPUs "
+            f"visible{gpu}, torch {torch.__version__}, {torch.get_num_threads()} threads)")
+
+
+def git_label(paths: tuple[str, ...] = ()) -> str:
+    """Short HEAD, marked '(modified)' when the tree (or only ``paths``, if given) differs from it."""
+    state = git_state(ROOT, paths)
+    if state["commit"] is None:
+        return "unknown"
+    return state["commit"][:7] + (" (modified)" if state["dirty"] else "")
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """How the script was called: ``python experiments/<script>.py`` and its arguments, shell-quoted."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(["python", f"experiments/{script}.py"] + [shlex.quote(a) for a in args])
+
+
+def utc_now() -> str:
+    """The date and time of a report: ``YYYY-MM-DD HH:MM UTC``."""
+    return f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def registered_transforms(dataset: str, seed: int = 0) -> list[tuple]:
+    """(spec, instance) for every registered transform, in table order, as the studies use it on
+    ``dataset``: :meth:`rvt.registry.TransformSpec.for_dataset` (RVT: the authors' key of the dataset;
+    seeded transforms: ``seed``)."""
+    return [(spec, spec.for_dataset(dataset, seed=seed)) for spec in map(transform_spec, list_transforms())]

@@ -1,0 +1,121 @@
+"""The transform registry, in the manner of timm's ``register_model`` / ``create_model``.
+
+A transform is one class (a :class:`~rvt.transforms.base.PositionTransform`) registered under a name, plus
+one ``conf/transform/<name>.yaml`` for training. Everything that offers a choice of transforms reads
+this registry instead of keeping its own list: the ``rvt`` command (``--transform``), ``rvt info``,
+``rvt bench``, ``train.py`` (the configs instantiate :func:`create_transform`) and the information,
+security and report scripts of ``experiments/``. Adding a transform::
+
+    from rvt import PositionTransform, register_transform
+
+    @register_transform("mirror", label="mirror")
+    class Mirror(PositionTransform):
+        def __init__(self, seed: int = 0): ...
+        def _build_index(self, h, w): ...
+
+One class may be registered under several names with different default arguments (``rvt`` and
+``rvt_bijective`` are both :class:`~rvt.RVT`, with ``mode`` authors and bijective).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+from rvt.errors import InputError
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """One registered name: the class, the default arguments of this name, and how reports call it."""
+
+    name: str
+    cls: type
+    defaults: dict = field(default_factory=dict)
+    #: the label of the transform in tables and figures (results.json keeps ``run_name`` + its params)
+    label: str = ""
+    #: the ``transform.name`` its runs record (``rvt_bijective`` runs are ``rvt`` with mode bijective)
+    run_name: str = ""
+    description: str = ""
+
+    def parameters(self) -> dict:
+        """Constructor parameters: name -> default (this name's default where it sets one;
+        ``inspect.Parameter.empty`` when required)."""
+        sig = inspect.signature(self.cls.__init__)
+        return {p.name: self.defaults.get(p.name, p.default) for p in list(sig.parameters.values())[1:]
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+    def create(self, **kwargs):
+        """An instance with this name's defaults updated by ``kwargs`` (unknown names refused)."""
+        allowed = self.parameters()
+        unknown = sorted(set(kwargs) - set(allowed))
+        if unknown:
+            takes = ", ".join(allowed) or "no parameters"
+            raise InputError(f"transform {self.name} has no parameter {', '.join(unknown)} (it takes {takes})")
+        missing = [k for k, v in allowed.items() if v is inspect.Parameter.empty and k not in kwargs]
+        if missing:
+            raise InputError(f"transform {self.name} needs {', '.join(missing)}")
+        return self.cls(**{**self.defaults, **kwargs})
+
+    def for_dataset(self, dataset: str, seed: int = 0):
+        """The instance studies use for a dataset: the class's ``for_dataset(dataset, seed=..., **fixed)``
+        when it has one (RVT: the authors' key of that dataset), else the class with ``seed`` if it takes
+        one."""
+        if hasattr(self.cls, "for_dataset"):
+            return self.cls.for_dataset(dataset, seed=seed, **self.defaults)
+        return self.create(**({"seed": seed} if "seed" in self.parameters() else {}))
+
+    def matches(self, run_name: str, params: dict) -> bool:
+        """Whether a run that recorded transform ``run_name`` with ``params`` is this entry."""
+        return run_name == self.run_name and all(params.get(k, v) == v for k, v in self.defaults.items())
+
+
+_REGISTRY: dict[str, TransformSpec] = {}
+
+
+def register_transform(name: str, *, defaults: dict | None = None, label: str | None = None,
+                       run_name: str | None = None, description: str | None = None):
+    """Class decorator: register ``cls`` as transform ``name`` (see the module docstring)."""
+    def decorate(cls):
+        if name in _REGISTRY and _REGISTRY[name].cls is not cls:
+            raise ValueError(f"transform {name!r} is already registered by {_REGISTRY[name].cls.__name__}")
+        doc = (cls.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = TransformSpec(name, cls, dict(defaults or {}), label or name, run_name or name,
+                                        description or (doc[0] if doc else ""))
+        return cls
+    return decorate
+
+
+def unregister_transform(name: str) -> None:
+    """Remove ``name`` (for tests that register a toy transform)."""
+    _REGISTRY.pop(name, None)
+
+
+def list_transforms() -> list[str]:
+    """Registered names, in registration order (the order of tables and figures)."""
+    _load_builtin()
+    return list(_REGISTRY)
+
+
+def transform_spec(name: str) -> TransformSpec:
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise InputError(f"unknown transform {name!r}; use one of {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def create_transform(name: str, **kwargs):
+    """The transform registered as ``name``, built with ``kwargs`` (the conf/transform/*.yaml target)."""
+    return transform_spec(name).create(**kwargs)
+
+
+def spec_for_run(run_name: str, params: dict | None = None) -> TransformSpec | None:
+    """The registered entry a run belongs to, from the ``transform`` and parameters its results.json
+    recorded; the most specific entry wins (``rvt`` + mode bijective -> ``rvt_bijective``)."""
+    _load_builtin()
+    found = [s for s in _REGISTRY.values() if s.matches(run_name, params or {})]
+    return max(found, key=lambda s: len(s.defaults)) if found else None
+
+
+def _load_builtin() -> None:
+    import rvt.transforms  # noqa: F401  (registers the built-in transforms on import)
