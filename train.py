@@ -71,6 +71,23 @@ def check_transform_fits(transform, cfg: DictConfig) -> None:
                        f"{expected[0]}x{expected[1]}; give a key made for them (transform.key=...)")
 
 
+def transform_identity(transform, size: int) -> dict:
+    """What makes runs comparable: the key's label and active vortex count (RVT) and a digest of the
+    gather map itself (fixed maps), so that a report can tell distinct maps from the same map reached
+    by different settings (e.g. 1 and 2 vortices of a key whose second vortex moves nothing)."""
+    import hashlib
+
+    out = {"transform_map_sha1": None, "key_label": None, "active_vortices": None}
+    key = getattr(transform, "key", None)
+    if key is not None:
+        out["key_label"] = key.label
+        out["active_vortices"] = sum(v.active for v in key.vortices)
+    if getattr(transform, "fixed", False):
+        index = transform.index_for(size, size).cpu().numpy().astype("int64")
+        out["transform_map_sha1"] = hashlib.sha1(index.tobytes()).hexdigest()
+    return out
+
+
 def resolve_ckpt(spec, run_dir: Path) -> str | None:
     """``ckpt_path``: null (fresh run), ``last`` (this run directory's last.ckpt) or a file."""
     if spec in (None, "", "null"):
@@ -172,6 +189,7 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
             model_size={k: config["model"].get(k) for k in ("width", "patch_size", "kwargs") if k in config["model"]},
             img_size=int(datamodule.img_size), transform=cfg.transform.name,
             transform_mode=tparams.get("mode"), transform_key=tparams.get("key"), transform_params=tparams,
+            **transform_identity(transform, int(cfg.dataset.size)),
             augment=cfg.data.augment, ricap_beta=cfg.module.ricap_beta, seed=int(cfg.seed),
             epochs=int(trainer.current_epoch), max_epochs=int(cfg.trainer.max_epochs),
             steps=int(trainer.global_step), batch_size=int(cfg.data.batch_size),

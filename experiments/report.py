@@ -7,9 +7,10 @@ Reads every ``results.json`` under ``--runs`` and writes, into ``--out``:
 - ``runs.csv``: one row per run (what the other scripts read, e.g. the security study);
 - ``table.md``: accuracy per dataset x model x transform, mean +- std over seeds, the accuracy loss
   against the plain images of the same cell, and the authors' published numbers beside ours;
-- ``info_vs_acc.png``: information-loss rate vs accuracy-loss rate over every (cell, transform) point,
-  with Pearson and Spearman coefficients and the least-squares line;
-- ``vortex_sweep.png``: information loss and accuracy loss against the number of vortices;
+- ``info_vs_acc.png``: information-loss rate vs accuracy-loss rate, one point per distinct map, model and
+  augmentation order (cells whose plain accuracy is near chance left out), with Pearson and Spearman
+  coefficients per model and pooled and the least-squares lines;
+- ``strength.png``: information loss and accuracy loss against the number of vortices (generated keys);
 - ``rvt_effect.png``: the RVT effect figure (plain | RVT | RVT bijective | random, MNIST, Fashion-MNIST,
   CIFAR-10, like the authors' figure; experiments/rvt_examples.py) when the datasets are in ``--data-dir``.
 
@@ -41,9 +42,12 @@ AUTHORS = {
 }
 AUTHORS.update({(ds, "vit_b16"): v for (ds, m), v in list(AUTHORS.items()) if m == "vit"})  # their ViT is B/16
 AUTHORS_COLUMN = {"none": 0, "rvt-authors": 1, "random": 2}
-FIELDS = ["experiment", "dataset", "model", "transform", "vortices", "seed", "test_acc", "test_acc_best_epoch",
-          "test_acc_last", "val_acc_best", "info_loss", "epochs", "train_seconds", "images_per_s",
-          "accelerator", "run_dir"]
+FIELDS = ["experiment", "dataset", "model", "transform", "augment", "variant", "vortices", "map", "seed",
+          "test_acc", "test_acc_best_epoch", "test_acc_last", "val_acc_best", "info_loss", "epochs",
+          "train_seconds", "images_per_s", "accelerator", "run_dir"]
+#: a cell whose plain accuracy is below this did not learn the plain task: its losses mean nothing and it
+#: is left out of the correlation (10 classes: chance is 0.10)
+NEAR_CHANCE = 0.5
 
 
 def transform_order() -> list[str]:
@@ -60,6 +64,23 @@ def transform_label(r: dict) -> str:
     return spec.label if spec else name
 
 
+def variant_of(r: dict) -> str:
+    """What distinguishes a run from its transform's default for the dataset: a generated or other key
+    (its label, e.g. generated:28x28:10:2) or a vortex count of the default key (v5); '' for the default."""
+    params = r.get("transform_params") or {}
+    key, vortices = params.get("key"), params.get("vortices")
+    if key and key != f"authors:{r['dataset']}":
+        return r.get("key_label") or str(key)
+    return f"v{vortices}" if vortices is not None else ""
+
+
+def strength_of(variant: str) -> int | None:
+    """The number of vortices a variant names (generated:HxW:<n>:seed, v<n>), else None."""
+    if variant.startswith("generated:"):
+        return int(variant.split(":")[2])
+    return int(variant[1:]) if variant.startswith("v") and variant[1:].isdigit() else None
+
+
 def load_runs(root: Path) -> list[dict]:
     rows = []
     for path in sorted(root.rglob("results.json")):
@@ -70,12 +91,14 @@ def load_runs(root: Path) -> list[dict]:
             continue
         if r.get("status", "finished") != "finished" or r.get("test_acc") is None:
             continue
-        params = r.get("transform_params") or {}
+        label = transform_label(r)
         rows.append({
-            "experiment": r.get("experiment") or "none", "dataset": r["dataset"],
-            "model": r["model"],
-            "transform": transform_label(r), "vortices": params.get("vortices"),
-            "seed": r.get("seed"), "test_acc": r.get("test_acc"),
+            "experiment": r.get("experiment") or "none", "dataset": r["dataset"], "model": r["model"],
+            "transform": label,
+            # plain images are the same in either order: one plain cell per dataset x model
+            "augment": "-" if label == "none" else (r.get("augment") or "after"),
+            "variant": variant_of(r), "vortices": r.get("active_vortices"),
+            "map": r.get("transform_map_sha1"), "seed": r.get("seed"), "test_acc": r.get("test_acc"),
             "test_acc_best_epoch": r.get("test_acc_best_epoch"), "test_acc_last": r.get("test_acc_last"),
             "val_acc_best": r.get("val_acc_best"), "info_loss": r.get("info_loss"), "epochs": r.get("epochs"),
             "train_seconds": r.get("train_seconds"), "images_per_s": r.get("images_per_s"),
@@ -97,46 +120,106 @@ def fmt(m, s, scale=100.0):
     return f"{scale * m:.2f} ± {scale * s:.2f}" if s else f"{scale * m:.2f}"
 
 
+#: a cell: (experiment, dataset, model, transform label, augmentation order, variant)
+CELL = ("experiment", "dataset", "model", "transform", "augment", "variant")
+
+
 def summarise(rows):
-    """{(experiment, dataset, model, transform, vortices): aggregated dict}."""
+    """{cell key: aggregated dict} (see CELL); ``map`` is the map digest its runs share (None if they
+    differ or are drawn per image)."""
     groups = defaultdict(list)
     for r in rows:
-        groups[(r["experiment"], r["dataset"], r["model"], r["transform"], r["vortices"])].append(r)
+        groups[tuple(r[k] for k in CELL)].append(r)
     cells = {}
     for k, rs in groups.items():
         cells[k] = {m: mean_std([r[m] for r in rs]) for m in ("test_acc", "test_acc_best_epoch", "info_loss")}
         cells[k]["n"] = len(rs)
+        maps = {r["map"] for r in rs}
+        cells[k]["map"] = maps.pop() if len(maps) == 1 else None
+        vortices = {r["vortices"] for r in rs}
+        cells[k]["vortices"] = vortices.pop() if len(vortices) == 1 else None
     return cells
 
 
+def plain_cell(cells, exp, ds, model):
+    return cells.get((exp, ds, model, "none", "-", ""))
+
+
+def sort_key(k):
+    order = transform_order()
+    t = k[3]
+    return (k[0], k[1], k[2], order.index(t) if t in order else len(order), k[4], strength_of(k[5]) or 0, k[5])
+
+
 def accuracy_points(cells, metric="test_acc"):
-    """(label, info_loss, accuracy loss rate) for every non-plain cell whose plain cell exists."""
-    points = []
-    for (exp, ds, model, t, v), c in cells.items():
+    """One point per distinct map, model and augmentation order: (label, info loss, accuracy-loss rate,
+    model, order). Cells that repeat a map already counted (e.g. 1 and 2 vortices of a key whose second
+    vortex moves nothing) are dropped, and so are cells whose plain accuracy is near chance (NEAR_CHANCE).
+    Returns (points, notes) where notes says what was left out."""
+    points, seen, notes = [], set(), []
+    for k in sorted(cells, key=sort_key):
+        exp, ds, model, t, order, variant = k
+        c = cells[k]
         if t == "none":
             continue
-        base = cells.get((exp, ds, model, "none", None))
+        base = plain_cell(cells, exp, ds, model)
         if not base or base[metric][0] is None or c[metric][0] is None or c["info_loss"][0] is None:
             continue
-        loss_rate = 1 - c[metric][0] / base[metric][0]
-        label = f"{ds}/{model}/{t}" + (f"/v{v}" if v is not None else "")
-        points.append((label, c["info_loss"][0], loss_rate, exp))
-    return points
+        label = f"{ds}/{model}/{t}" + (f"/{order}" if order != "-" else "") + (f"/{variant}" if variant else "")
+        if base[metric][0] < NEAR_CHANCE:
+            notes.append(f"{label}: left out, plain accuracy {100 * base[metric][0]:.1f} % is near chance")
+            continue
+        identity = (exp, ds, model, order, c["map"] or k)
+        if identity in seen:
+            notes.append(f"{label}: left out, the same map as a point already counted")
+            continue
+        seen.add(identity)
+        points.append((label, c["info_loss"][0], 1 - c[metric][0] / base[metric][0], model, order))
+    return points, notes
 
 
-def correlations(points):
+def _fit(points):
     from scipy import stats
 
-    if len(points) < 3:
-        return None
     x = np.array([p[1] for p in points])
     y = np.array([p[2] for p in points])
-    pearson = stats.pearsonr(x, y)
-    spearman = stats.spearmanr(x, y)
+    if len(points) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    pearson, spearman = stats.pearsonr(x, y), stats.spearmanr(x, y)
     slope, intercept = np.polyfit(x, y, 1)
     return {"n": len(points), "pearson": float(pearson.statistic), "pearson_p": float(pearson.pvalue),
             "spearman": float(spearman.statistic), "spearman_p": float(spearman.pvalue),
             "slope": float(slope), "intercept": float(intercept)}
+
+
+def correlations(points) -> dict:
+    """Pearson and Spearman (with p-values) and the least-squares line, per augmentation order: over
+    all models ('pooled') and per model. {(order, 'pooled' | model): fit or None}."""
+    out = {}
+    for order in sorted({p[4] for p in points}):
+        ps = [p for p in points if p[4] == order]
+        out[(order, "pooled")] = _fit(ps)
+        for model in sorted({p[3] for p in ps}):
+            out[(order, model)] = _fit([p for p in ps if p[3] == model])
+    return out
+
+
+def correlation_markdown(corr: dict, notes: list[str]) -> str:
+    out = ["\n## Information loss vs accuracy loss\n",
+           "One point per distinct map, model and augmentation order (loss rate = 1 - acc / acc of the plain "
+           f"cell); cells whose plain accuracy is below {100 * NEAR_CHANCE:.0f} % are left out. Figure: "
+           "info_vs_acc.png.\n",
+           "| order | model | n | Pearson r (p) | Spearman rho (p) | fit: acc-loss rate = a x info loss + b |",
+           "|---|---|---|---|---|---|"]
+    for (order, model), c in sorted(corr.items()):
+        if c is None:
+            out.append(f"| {order} | {model} | < 3 | - | - | - |")
+            continue
+        out.append(f"| {order} | {model} | {c['n']} | {c['pearson']:.3f} ({c['pearson_p']:.2g}) | "
+                   f"{c['spearman']:.3f} ({c['spearman_p']:.2g}) | a = {c['slope']:.3f}, b = {c['intercept']:.3f} |")
+    if notes:
+        out += ["", "Left out:", ""] + [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"
 
 
 def table_markdown(cells, command: str) -> str:
@@ -145,28 +228,29 @@ def table_markdown(cells, command: str) -> str:
     out.write(f"Produced by `{command}` from the results.json of every finished run.\n")
     out.write("Accuracies in %, mean ± std over seeds (n = number of runs). `test_acc`: checkpoint chosen on the "
               "held-out validation split; `best epoch`: the authors' protocol (best test accuracy over epochs). "
-              "Loss: points lost against the plain images of the same cell (val-selected). "
+              "Order: where augmentation sits, `after` encryption (the authors' order, all that a receiver of "
+              "encrypted files can do) or `before` it (a loader that holds the key). Variant: the key when it "
+              "is not the dataset's authors' key (the strength axis), or a vortex count of it. "
+              "Loss: points lost against the plain images of the same dataset and model (val-selected). "
               "Authors: their README (best test epoch, one run, full training at the paper's settings; "
               "not comparable to `quick` runs).\n")
-    experiments = sorted({k[0] for k in cells})
-    for exp in experiments:
+    for exp in sorted({k[0] for k in cells}):
         out.write(f"\n## experiment={exp}\n\n")
-        out.write("| dataset | model | transform | vortices | n | test_acc | best epoch | loss (pts) | info loss | authors |\n")
-        out.write("|---|---|---|---|---|---|---|---|---|---|\n")
-        order = transform_order()
-        keys = sorted((k for k in cells if k[0] == exp),
-                      key=lambda k: (k[1], k[2], order.index(k[3]) if k[3] in order else len(order), k[4] or 0))
-        for k in keys:
-            _, ds, model, t, v = k
+        out.write("| dataset | model | transform | order | variant | n | test_acc | best epoch | loss (pts) | "
+                  "info loss | authors |\n")
+        out.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
+        for k in sorted((k for k in cells if k[0] == exp), key=sort_key):
+            _, ds, model, t, order, variant = k
             c = cells[k]
-            base = cells.get((exp, ds, model, "none", None))
+            base = plain_cell(cells, exp, ds, model)
             loss = "-"
             if base and base["test_acc"][0] is not None and c["test_acc"][0] is not None and t != "none":
                 loss = f"{100 * (base['test_acc'][0] - c['test_acc'][0]):.2f}"
             authors = AUTHORS.get((ds, model))
-            a = f"{authors[AUTHORS_COLUMN[t]]:.2f}" if authors and t in AUTHORS_COLUMN and v is None else ""
+            a = (f"{authors[AUTHORS_COLUMN[t]]:.2f}" if authors and t in AUTHORS_COLUMN and not variant
+                 and order in ("-", "after") else "")
             info = "-" if c["info_loss"][0] is None else f"{c['info_loss'][0]:.3f}"
-            out.write(f"| {ds} | {model} | {t} | {'' if v is None else v} | {c['n']} | "
+            out.write(f"| {ds} | {model} | {t} | {order} | {variant} | {c['n']} | "
                       f"{fmt(*c['test_acc'])} | {fmt(*c['test_acc_best_epoch'])} | {loss} | {info} | {a} |\n")
     return out.getvalue()
 
@@ -186,52 +270,67 @@ def plot_scatter(points, corr, path: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    for exp in sorted({p[3] for p in points}):
-        ps = [p for p in points if p[3] == exp]
-        ax.scatter([p[1] for p in ps], [p[2] for p in ps], label=f"experiment={exp}")
-    for label, x, y, _ in points:
-        ax.annotate(label, (x, y), fontsize=5, alpha=0.7)
-    if corr:
-        xs = np.linspace(0, 1, 50)
-        ax.plot(xs, corr["slope"] * xs + corr["intercept"], "k--", lw=1,
-                label=f"fit: Pearson {corr['pearson']:.2f}, Spearman {corr['spearman']:.2f} (n={corr['n']})")
+    fig, ax = plt.subplots(figsize=(7.2, 5.4))
+    markers = {"after": "o", "before": "s", "none": "^"}
+    models = sorted({p[3] for p in points})
+    colours = dict(zip(models, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for model in models:
+        for order in sorted({p[4] for p in points}):
+            ps = [p for p in points if p[3] == model and p[4] == order]
+            if not ps:
+                continue
+            c = corr.get((order, model))
+            stat = f": r {c['pearson']:.2f}, rho {c['spearman']:.2f}, n {c['n']}" if c else ""
+            ax.scatter([p[1] for p in ps], [p[2] for p in ps], color=colours[model],
+                       marker=markers.get(order, "D"), label=f"{model}, augment {order}{stat}")
+    for label, x, y, _, _ in points:
+        ax.annotate(label, (x, y), fontsize=4, alpha=0.6)
+    xs = np.linspace(0, 1, 50)
+    for (order, model), c in sorted(corr.items()):
+        if model == "pooled" and c:
+            ax.plot(xs, c["slope"] * xs + c["intercept"], "k--" if order == "after" else "k:", lw=1,
+                    label=f"fit, all models, augment {order}: r {c['pearson']:.2f}, rho {c['spearman']:.2f}")
     ax.set_xlabel("information-loss rate (docs/information.md, test images)")
     ax.set_ylabel("accuracy-loss rate (1 - acc / acc plain)")
     ax.set_xlim(0, 1)
-    ax.legend(fontsize=7)
-    ax.set_title("Information loss vs accuracy loss")
+    ax.legend(fontsize=6)
+    ax.set_title("Information loss vs accuracy loss (one point per distinct map and model)")
     save_figure(fig, path)
 
 
-def plot_vortex_sweep(cells, path: Path) -> bool:
+def plot_strength(cells, path: Path) -> bool:
+    """Information loss and accuracy loss against the number of vortices (the strength axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     series = defaultdict(list)
-    for (exp, ds, model, t, v), c in cells.items():
-        if t.startswith("rvt") and v is not None:
-            base = cells.get((exp, ds, model, "none", None))
-            if base and base["test_acc"][0] and c["test_acc"][0] is not None:
-                series[(exp, ds, model, t)].append((v, c["info_loss"][0], 1 - c["test_acc"][0] / base["test_acc"][0]))
+    for k, c in cells.items():
+        exp, ds, model, t, order, variant = k
+        n = strength_of(variant)
+        base = plain_cell(cells, exp, ds, model)
+        if n is None or not base or not base["test_acc"][0] or c["test_acc"][0] is None:
+            continue
+        kind = variant.split(":")[0] if variant.startswith("generated:") else "authors' key"
+        series[(exp, ds, model, t, order, kind)].append((n, c["info_loss"][0], 1 - c["test_acc"][0] / base["test_acc"][0]))
     if not series:
         return False
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    for (exp, ds, model, t), pts in sorted(series.items()):
+    fig, ax = plt.subplots(figsize=(7.2, 5.4))
+    for (exp, ds, model, t, order, kind), pts in sorted(series.items()):
         pts.sort()
         vs = [p[0] for p in pts]
-        ax.plot(vs, [p[1] for p in pts], "o-", label=f"info loss {ds}/{model}/{t}")
-        ax.plot(vs, [p[2] for p in pts], "s--", label=f"accuracy loss {ds}/{model}/{t}")
+        name = f"{ds}/{model}/{t}/{order} ({kind})"
+        line = ax.plot(vs, [p[1] for p in pts], "o-", label=f"info loss {name}")[0]
+        ax.plot(vs, [p[2] for p in pts], "s--", color=line.get_color(), label=f"accuracy loss {name}")
     ax.set_xscale("log")
     ticks = sorted({p[0] for pts in series.values() for p in pts})
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("number of vortices")
     ax.set_ylabel("loss rate")
-    ax.legend(fontsize=7)
-    ax.set_title("RVT strength: vortex count")
+    ax.legend(fontsize=6)
+    ax.set_title("RVT strength: information loss and accuracy loss")
     save_figure(fig, path)
     return True
 
@@ -249,15 +348,14 @@ def log_wandb(rows, cells, corr, scatter: Path):
     import wandb
 
     run = wandb.init(project="rvt", job_type="report", name="summary", config={"n_runs": len(rows)})
-    table = wandb.Table(columns=["experiment", "dataset", "model", "transform", "vortices", "n", "test_acc",
-                                 "test_acc_best_epoch", "info_loss"])
-    for (exp, ds, model, t, v), c in sorted(cells.items(), key=str):
-        table.add_data(exp, ds, model, t, v, c["n"], c["test_acc"][0], c["test_acc_best_epoch"][0], c["info_loss"][0])
+    table = wandb.Table(columns=list(CELL) + ["n", "test_acc", "test_acc_best_epoch", "info_loss"])
+    for k, c in sorted(cells.items(), key=lambda kc: sort_key(kc[0])):
+        table.add_data(*k, c["n"], c["test_acc"][0], c["test_acc_best_epoch"][0], c["info_loss"][0])
     payload = {"results": table}
     if scatter.exists():
         payload["info_vs_acc"] = wandb.Image(str(scatter))
-    if corr:
-        run.summary.update({f"corr/{k}": v for k, v in corr.items()})
+    run.summary.update({f"corr/{order}/{model}/{k}": v for (order, model), c in corr.items() if c
+                        for k, v in c.items()})
     run.log(payload)
     run.finish()
 
@@ -293,25 +391,24 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cells = summarise(rows)
-    points = accuracy_points(cells, args.metric)
+    points, notes = accuracy_points(cells, args.metric)
     corr = correlations(points)
     text = table_markdown(cells, command_line("report", argv))
-    if corr:
-        text += (f"\n## Information loss vs accuracy loss\n\n{corr['n']} points (every non-plain cell): "
-                 f"Pearson r = {corr['pearson']:.3f} (p = {corr['pearson_p']:.2g}), Spearman rho = "
-                 f"{corr['spearman']:.3f} (p = {corr['spearman_p']:.2g}); least squares: accuracy-loss rate = "
-                 f"{corr['slope']:.3f} x info loss + {corr['intercept']:.3f}. Figure: info_vs_acc.png.\n")
+    if points:
+        text += correlation_markdown(corr, notes)
     write_csv(rows, out / "runs.csv")
     atomic_write_text(out / "table.md", text)
     if points:
         plot_scatter(points, corr, out / "info_vs_acc.png")
-    swept = plot_vortex_sweep(cells, out / "vortex_sweep.png")
+    swept = plot_strength(cells, out / "strength.png")
     examples = not args.no_examples and examples_figure(Path(args.data_dir), out / "rvt_effect.png")
     print(f"{len(rows)} runs, {len(cells)} cells, {len(points)} points -> {out}/table.md, runs.csv"
-          + (", info_vs_acc.png" if points else "") + (", vortex_sweep.png" if swept else "")
+          + (", info_vs_acc.png" if points else "") + (", strength.png" if swept else "")
           + (", rvt_effect.png" if examples else ""))
-    if corr:
-        print(f"Pearson {corr['pearson']:.3f}, Spearman {corr['spearman']:.3f} over {corr['n']} points")
+    for (order, model), c in sorted(corr.items()):
+        if c:
+            print(f"augment {order}, {model}: Pearson {c['pearson']:.3f}, Spearman {c['spearman']:.3f} "
+                  f"over {c['n']} points")
     if args.wandb:
         log_wandb(rows, cells, corr, out / "info_vs_acc.png")
 

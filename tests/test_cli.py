@@ -158,7 +158,7 @@ def test_subprocess_entry_points_exit_cleanly(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "rvt", "encrypt", "--key", "authors:mnist",
                            str(tmp_path / "f.npy"), str(tmp_path / "o.npy")], capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["rvt: error: " + proc.stderr.split("rvt: error: ")[1].strip()]
+    assert proc.stderr.strip().splitlines() == [f"rvt: error: {tmp_path / 'f.npy'}: expected uint8 pixels, got float64"]
     assert not (tmp_path / "o.npy").exists()
 
 

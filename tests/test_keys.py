@@ -169,3 +169,16 @@ def test_generate_rejects_bad_arguments():
 def test_key_is_validated_when_built_in_code():
     with pytest.raises(KeyFormatError, match="does not fit"):
         VortexKey((10, 10), (rvt.transforms.keys.Vortex((5, 5), 6, tuple(np.ones(7))),))
+
+
+def test_generated_key_specs():
+    key = load_key("generated:28x28:5:2")
+    assert key.vortices == rvt.generate(28, 28, 5, seed=2).vortices and key.label == "generated:28x28:5:2"
+    assert load_key("generated:32x32:3").vortices == rvt.generate(32, 32, 3, seed=0).vortices
+    # a longer key from the same seed extends the shorter one: the strength axis adds vortices
+    assert load_key("generated:28x28:40:2").vortices[:5] == key.vortices
+    for bad in ("generated:28:5", "generated:28x28", "generated:axb:5:1", "generated:28x28:5:1:9"):
+        with pytest.raises(KeyFormatError, match="bad key spec"):
+            load_key(bad)
+    with pytest.raises(KeyFormatError, match="disagree"):
+        load_key("generated:28x28:5", n_vortices=4)

@@ -18,24 +18,28 @@ from experiments import report
 DATASETS = ["mnist", "fashion_mnist", "cifar10"]
 MODELS = ["resnet", "vit"]
 SEEDS = [0, 1, 2]
-VORTICES = [1, 2, 5, 10, 20]
+STRENGTH = [1, 2, 5, 10, 20, 40]
 # the authors' README, written out here independently of report.AUTHORS
 AUTHORS = {("mnist", "resnet"): (99.20, 98.89, 28.99), ("fashion_mnist", "resnet"): (94.12, 92.85, 40.10),
            ("cifar10", "resnet"): (92.80, 87.56, 42.80), ("mnist", "vit"): (99.47, 99.15, 31.84),
            ("fashion_mnist", "vit"): (94.95, 92.61, 56.19), ("cifar10", "vit"): (98.50, 92.04, 50.03)}
 
 
-def record(dataset, model, transform, seed, acc, info, mode=None, vortices=None, status="finished", best=None):
+def record(dataset, model, transform, seed, acc, info, mode=None, key=None, vortices=None, augment="after",
+           status="finished", best=None, map_id=None):
     params = {}
     if transform == "rvt":
-        params = {"key": f"authors:{dataset}", "mode": mode or "authors", "vortices": vortices}
+        params = {"key": key or f"authors:{dataset}", "mode": mode or "authors", "vortices": vortices}
     elif transform == "random":
         params = {"seed": seed}
+    if map_id is None and transform != "random":
+        map_id = f"{dataset}-{transform}-{params.get('mode')}-{params.get('key')}-{vortices}"
     return {
         "status": status, "experiment": "quick", "dataset": dataset, "model": model, "model_size": {"width": 0.25},
         "img_size": 32 if dataset == "cifar10" else 28, "transform": transform,
         "transform_mode": params.get("mode"), "transform_key": params.get("key"), "transform_params": params,
-        "augment": "after", "ricap_beta": None, "seed": seed, "epochs": 3, "max_epochs": 3, "steps": 189,
+        "transform_map_sha1": map_id, "key_label": key, "active_vortices": vortices,
+        "augment": augment, "ricap_beta": None, "seed": seed, "epochs": 3, "max_epochs": 3, "steps": 189,
         "batch_size": 64, "test_acc": acc, "test_acc_last": acc - 0.01,
         "test_acc_best_epoch": best if best is not None else min(1.0, acc + 0.005), "test_best_epoch": 2,
         "val_acc_best": acc + 0.002, "val_best_epoch": 2, "info_loss": info, "info_loss_images": 200,
@@ -47,24 +51,32 @@ def record(dataset, model, transform, seed, acc, info, mode=None, vortices=None,
 
 
 def synthetic_runs(root: Path) -> list[dict]:
-    """The grid (3 datasets x 2 models x none/rvt/random x 3 seeds), an MNIST vortex sweep, one bijective
-    cell, a failed run and an unreadable file; accuracies fall with information loss plus seeded noise."""
+    """The grid (3 datasets x 2 models x none/rvt/random x 3 seeds; the CIFAR-10 ViT near chance), RVT
+    also with augment=before, an MNIST strength axis of generated keys whose 1- and 2-vortex keys are the
+    same map, one bijective cell, a failed run and an unreadable file; accuracies fall with information
+    loss plus seeded noise."""
     rng = np.random.default_rng(0)
     runs = []
     base = {"mnist": 0.97, "fashion_mnist": 0.85, "cifar10": 0.55}
     info = {"none": 0.0, "rvt": 0.35, "random": 0.9}
     for ds in DATASETS:
         for model in MODELS:
+            top = 0.2 if (ds, model) == ("cifar10", "vit") else base[ds]  # a model that did not learn
             for t in ("none", "rvt", "random"):
                 for seed in SEEDS:
                     il = info[t] + (0.02 * (DATASETS.index(ds) + MODELS.index(model)) if t != "none" else 0.0)
-                    acc = base[ds] * (1 - 0.6 * il) - 0.01 * MODELS.index(model) + rng.normal(0, 0.005)
+                    acc = top * (1 - 0.6 * il) - 0.01 * MODELS.index(model) + rng.normal(0, 0.005)
                     runs.append(record(ds, model, t, seed, round(float(acc), 4), il))
-    for v in VORTICES:
+            acc = top * (1 - 0.3 * info["rvt"])
+            runs.append(record(ds, model, "rvt", 0, round(float(acc), 4), info["rvt"], augment="before"))
+    for n in STRENGTH:
+        key = f"generated:28x28:{n}:2"
+        map_id = "gen-1" if n == 2 else None  # the 2-vortex key moves what the 1-vortex key moves
         for seed in SEEDS:
-            il = 0.05 * np.log1p(v)
+            il = 0.05 * np.log1p(n if n != 2 else 1)
             acc = base["mnist"] * (1 - 0.5 * il) + rng.normal(0, 0.003)
-            runs.append(record("mnist", "resnet", "rvt", seed, round(float(acc), 4), float(il), vortices=v))
+            runs.append(record("mnist", "resnet", "rvt", seed, round(float(acc), 4), float(il), key=key, vortices=n,
+                               map_id=map_id or ("gen-1" if n == 1 else None)))
     for seed in SEEDS:
         runs.append(record("mnist", "resnet", "rvt", seed, 0.95 + 0.001 * seed, 0.30, mode="bijective"))
     for i, r in enumerate(runs):
@@ -80,18 +92,22 @@ def synthetic_runs(root: Path) -> list[dict]:
     return runs
 
 
-def cell(runs, ds, model, t, mode=None, vortices=None, field="test_acc"):
+def cell(runs, ds, model, t, mode=None, key=None, augment="after", field="test_acc"):
+    mode = mode or ("authors" if t == "rvt" else None)
     return [r[field] for r in runs if (r["dataset"], r["model"], r["transform"]) == (ds, model, t)
-            and (r["transform_params"].get("mode") == (mode or ("authors" if t == "rvt" else None)))
-            and r["transform_params"].get("vortices") == vortices]
+            and r["transform_params"].get("mode") == mode and r["key_label"] == key
+            and (t == "none" or r["augment"] == augment)]
+
+
+N_CELLS = 3 * 2 * 3 + 3 * 2 + len(STRENGTH) + 1
 
 
 def table_rows(text: str) -> dict:
     rows = {}
     for line in text.splitlines():
         parts = [p.strip() for p in line.strip().strip("|").split("|")]
-        if len(parts) == 10 and parts[0] in DATASETS:
-            rows[(parts[0], parts[1], parts[2], parts[3])] = parts
+        if len(parts) == 11 and parts[0] in DATASETS:
+            rows[(parts[0], parts[1], parts[2], parts[3], parts[4])] = parts
     return rows
 
 
@@ -108,73 +124,88 @@ def test_table_mean_std_loss_and_authors(produced):
     runs, out = produced
     text = (out / "table.md").read_text()
     rows = table_rows(text)
-    assert len(rows) == 3 * 2 * 3 + len(VORTICES) + 1  # every cell once; failed/broken runs left out
+    assert len(rows) == N_CELLS  # every cell once; failed/broken runs left out
     for ds in DATASETS:
         for model in MODELS:
             plain = np.mean(cell(runs, ds, model, "none"))
             for t, label in (("none", "none"), ("rvt", "rvt-authors"), ("random", "random")):
                 accs = cell(runs, ds, model, t)
-                row = rows[(ds, model, label, "")]
-                assert row[4] == "3"
-                assert row[5] == f"{100 * np.mean(accs):.2f} ± {100 * np.std(accs, ddof=1):.2f}"
+                row = rows[(ds, model, label, "-" if t == "none" else "after", "")]
+                assert row[5] == "3"
+                assert row[6] == f"{100 * np.mean(accs):.2f} ± {100 * np.std(accs, ddof=1):.2f}"
                 best = cell(runs, ds, model, t, field="test_acc_best_epoch")
-                assert row[6] == f"{100 * np.mean(best):.2f} ± {100 * np.std(best, ddof=1):.2f}"
-                assert row[7] == ("-" if t == "none" else f"{100 * (plain - np.mean(accs)):.2f}")
-                assert float(row[8]) == pytest.approx(np.mean(cell(runs, ds, model, t, field="info_loss")), abs=1e-3)
-                assert float(row[9]) == AUTHORS[(ds, model)][("none", "rvt", "random").index(t)]
-    bij = rows[("mnist", "resnet", "rvt-bijective", "")]
-    assert bij[9] == "" and bij[5] == "95.10 ± 0.10"  # no authors' figure for our lossless mode
-    for v in VORTICES:
-        row = rows[("mnist", "resnet", "rvt-authors", str(v))]
-        assert row[9] == "" and row[5].startswith(f"{100 * np.mean(cell(runs, 'mnist', 'resnet', 'rvt', vortices=v)):.2f}")
+                assert row[7] == f"{100 * np.mean(best):.2f} ± {100 * np.std(best, ddof=1):.2f}"
+                assert row[8] == ("-" if t == "none" else f"{100 * (plain - np.mean(accs)):.2f}")
+                assert float(row[9]) == pytest.approx(np.mean(cell(runs, ds, model, t, field="info_loss")), abs=1e-3)
+                assert float(row[10]) == AUTHORS[(ds, model)][("none", "rvt", "random").index(t)]
+            before = rows[(ds, model, "rvt-authors", "before", "")]
+            assert before[5] == "1" and before[10] == ""  # the authors augmented after encryption only
+            assert before[6] == f"{100 * cell(runs, ds, model, 'rvt', augment='before')[0]:.2f}"
+    bij = rows[("mnist", "resnet", "rvt-bijective", "after", "")]
+    assert bij[10] == "" and bij[6] == "95.10 ± 0.10"  # no authors' figure for our lossless mode
+    for n in STRENGTH:
+        key = f"generated:28x28:{n}:2"
+        row = rows[("mnist", "resnet", "rvt-authors", "after", key)]
+        assert row[10] == "" and row[6].startswith(f"{100 * np.mean(cell(runs, 'mnist', 'resnet', 'rvt', key=key)):.2f}")
     assert "98.89" in text and "(n = number of runs)" in text
 
 
-def expected_points(runs):
+def expected_points(runs, model=None, augment="after"):
+    """Written out from the runs: one point per distinct map, plain accuracy not near chance."""
     xs, ys = [], []
     for ds in DATASETS:
-        for model in MODELS:
-            plain = np.mean(cell(runs, ds, model, "none"))
-            for t, mode, vs in (("rvt", None, [None] + (VORTICES if (ds, model) == ("mnist", "resnet") else [])),
-                                ("random", None, [None]), ("rvt", "bijective", [None])):
-                for v in vs:
-                    accs = cell(runs, ds, model, t, mode=mode, vortices=v)
-                    if not accs:
-                        continue
-                    xs.append(np.mean(cell(runs, ds, model, t, mode=mode, vortices=v, field="info_loss")))
-                    ys.append(1 - np.mean(accs) / plain)
+        for m in MODELS:
+            if (model and m != model) or (ds, m) == ("cifar10", "vit"):  # near chance: left out
+                continue
+            plain = np.mean(cell(runs, ds, m, "none"))
+            cases = [("rvt", None, None), ("rvt", "bijective", None), ("random", None, None)]
+            if (ds, m) == ("mnist", "resnet"):
+                cases += [("rvt", None, f"generated:28x28:{n}:2") for n in STRENGTH if n != 2]  # 2: same map as 1
+            for t, mode, key in cases:
+                accs = cell(runs, ds, m, t, mode=mode, key=key, augment=augment)
+                if not accs:
+                    continue
+                xs.append(np.mean(cell(runs, ds, m, t, mode=mode, key=key, augment=augment, field="info_loss")))
+                ys.append(1 - np.mean(accs) / plain)
     return np.array(xs), np.array(ys)
 
 
 def test_correlation_against_scipy(produced):
     runs, out = produced
-    x, y = expected_points(runs)
-    assert len(x) == 12 + len(VORTICES) + 1 >= 12
     rows = report.load_runs(out.parent)
-    corr = report.correlations(report.accuracy_points(report.summarise(rows)))
-    assert corr["n"] == len(x)
-    assert corr["pearson"] == pytest.approx(stats.pearsonr(x, y).statistic, abs=1e-9)
-    assert corr["spearman"] == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-9)
-    slope, intercept = np.polyfit(x, y, 1)
-    assert (corr["slope"], corr["intercept"]) == pytest.approx((slope, intercept), abs=1e-9)
+    points, notes = report.accuracy_points(report.summarise(rows))
+    corr = report.correlations(points)
+    assert any("same map" in n for n in notes) and any("near chance" in n for n in notes)
     text = (out / "table.md").read_text()
-    m = re.search(r"(\d+) points .*Pearson r = (-?[\d.]+).*Spearman rho = (-?[\d.]+)", text)
-    assert m and int(m.group(1)) == len(x)
-    assert float(m.group(2)) == pytest.approx(stats.pearsonr(x, y).statistic, abs=6e-4)
-    assert float(m.group(3)) == pytest.approx(stats.spearmanr(x, y).statistic, abs=6e-4)
-    assert corr["pearson"] > 0.9  # the synthetic accuracies fall with information loss
+    for model in (None, "resnet", "vit"):
+        x, y = expected_points(runs, model)
+        c = corr[("after", model or "pooled")]
+        assert c["n"] == len(x) >= 4
+        assert c["pearson"] == pytest.approx(stats.pearsonr(x, y).statistic, abs=1e-9)
+        assert c["spearman"] == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-9)
+        assert c["spearman_p"] == pytest.approx(stats.spearmanr(x, y).pvalue, rel=1e-6)
+        slope, intercept = np.polyfit(x, y, 1)
+        assert (c["slope"], c["intercept"]) == pytest.approx((slope, intercept), abs=1e-9)
+        m = re.search(rf"\| after \| {model or 'pooled'} \| (\d+) \| (-?[\d.]+) \(.*?\) \| (-?[\d.]+) \(", text)
+        assert m and int(m.group(1)) == len(x)
+        assert float(m.group(2)) == pytest.approx(stats.pearsonr(x, y).statistic, abs=6e-4)
+        assert float(m.group(3)) == pytest.approx(stats.spearmanr(x, y).statistic, abs=6e-4)
+    assert corr[("after", "pooled")]["pearson"] > 0.9  # the synthetic accuracies fall with information loss
+    # one before-run per learning cell, all with the same information loss: no correlation to compute
+    assert sum(p[4] == "before" for p in points) == 5 and corr[("before", "pooled")] is None
 
 
 def test_figures_and_csv(produced):
     runs, out = produced
-    for name in ("info_vs_acc.png", "vortex_sweep.png"):
+    for name in ("info_vs_acc.png", "strength.png"):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
     with open(out / "runs.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(runs)
     assert {r["transform"] for r in rows} == {"none", "rvt-authors", "rvt-bijective", "random"}
-    assert sorted(int(r["vortices"]) for r in rows if r["vortices"]) == sorted(VORTICES * 3)
+    assert {r["augment"] for r in rows} == {"-", "after", "before"}
+    assert sorted(int(r["vortices"]) for r in rows if r["vortices"]) == sorted(STRENGTH * 3)
     by_dir = {r["run_dir"]: r for r in rows}
     for r in runs[:5]:
         assert float(by_dir[r["run_dir"]]["test_acc"]) == pytest.approx(r["test_acc"])
@@ -210,7 +241,7 @@ def test_wandb_offline_summary_run(tmp_path, monkeypatch):
     tables = list(offline[0].glob("files/media/table/results_*.table.json"))
     assert len(tables) == 1
     table = json.loads(tables[0].read_text())
-    assert "test_acc" in table["columns"] and len(table["data"]) == 3 * 2 * 3 + len(VORTICES) + 1
+    assert "test_acc" in table["columns"] and len(table["data"]) == N_CELLS
     assert list(offline[0].glob("files/media/images/info_vs_acc_*.png"))
     log = next(offline[0].glob("*.wandb")).read_bytes()
-    assert b"corr/pearson" in log and b"corr/spearman" in log  # the summary holds the coefficients
+    assert b"corr/after/pooled/pearson" in log and b"corr/after/pooled/spearman" in log  # the coefficients

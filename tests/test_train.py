@@ -79,8 +79,15 @@ def test_every_option_of_every_group_composes(tmp_path):
 
 def test_default_is_quick_and_groups_keep_full_settings(tmp_path):
     quick = make_cfg([], tmp_path)
-    assert quick.experiment_name == "quick" and quick.model.width == 0.25 and quick.dataset.train_subset
-    assert make_cfg(["model=vit"], tmp_path).model.kwargs.depth == 4  # conf/recipe/quick_vit.yaml
+    assert quick.experiment_name == "quick" and quick.model.width == 0.25 and quick.dataset.train_subset is None
+    assert quick.data.augment == "before" and quick.data.padding == 2 and not quick.data.flip  # digits: no flip
+    assert quick.scheduler.interval == "step" and quick.optimizer._target_ == "torch.optim.SGD"
+    vit = make_cfg(["model=vit"], tmp_path)  # conf/recipe/quick_mnist_vit.yaml on conf/recipe/quick_vit.yaml
+    assert vit.model.kwargs.depth == 4 and vit.model.patch_size == 7 and vit.optimizer._target_ == "torch.optim.AdamW"
+    cifar = make_cfg(["dataset=cifar10"], tmp_path)
+    assert cifar.data.flip and cifar.data.padding == 4 and cifar.trainer.max_epochs == 7
+    paper = make_cfg(["experiment=paper", "model=vit"], tmp_path)  # the authors' SGD and augmentation
+    assert paper.optimizer._target_ == "torch.optim.SGD" and paper.data.flip and list(paper.data.color_jitter) == [0.4, 0.4, 0.4, 0.2]
     full = make_cfg(["experiment=none"], tmp_path)
     assert full.model.width == 1.0 and full.dataset.train_subset is None and full.module.ricap_beta == 0.3
     assert full.seed == 3407 and full.optimizer.nesterov and full.optimizer.momentum == 0.9
@@ -94,7 +101,7 @@ def test_paper_cells(tmp_path, dataset):
             train_script.check_config(cfg)
             r = OmegaConf.to_container(cfg, resolve=True)
             assert r["module"]["ricap_beta"] == 0.3 and r["seed"] == 3407 and r["test_every_epoch"]
-            assert r["scheduler"]["_target_"] == "rvt.training.schedules.cosine_per_epoch"
+            assert r["scheduler"]["_target_"] == "rvt.training.schedules.cosine"
             assert r["data"]["img_size"] == r["model"]["img_size"] in (28, 32, 224)
     cell = lambda **kw: OmegaConf.to_container(make_cfg(["experiment=paper"] + [f"{k}={v}" for k, v in kw.items()], tmp_path), resolve=True)
     if dataset == "cifar10":
@@ -125,7 +132,10 @@ def _check_results(res, run_dir, **expected):
     for k in ("test_acc", "test_acc_last", "test_acc_best_epoch", "val_acc_best"):
         assert 0.0 <= on_disk[k] <= 1.0
     assert on_disk["images_per_s"] > 0 and on_disk["train_seconds"] > 0
-    assert on_disk["versions"]["torch"] == torch.__version__.split("+")[0] or on_disk["versions"]["torch"]
+    from importlib import metadata
+
+    assert on_disk["versions"]["torch"] == metadata.version("torch")
+    assert torch.__version__.startswith(on_disk["versions"]["torch"].split("+")[0])
     return on_disk
 
 
@@ -227,7 +237,7 @@ def test_multirun_two_jobs(tmp_path, data_dir):
                 data_dir, tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     results = sorted(sweep.glob("*/results.json"))
-    assert [r.parent.name for r in results] == ["0-mnist-resnet-none-s3407", "1-mnist-resnet-rvt-s3407"]
+    assert [r.parent.name for r in results] == ["0-mnist-resnet-none-before-s3407", "1-mnist-resnet-rvt-before-s3407"]
     assert [json.loads(r.read_text())["transform"] for r in results] == ["none", "rvt"]
 
 
@@ -284,15 +294,42 @@ def test_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tmp_path, dat
     assert a["history"] == b["history"]
 
 
+SPY = '''
+import json, os
+from pytorch_lightning import Callback
+
+class RecordSamples(Callback):
+    """Writes the training indices this rank's sampler gave it in epoch 0 to <dir>/rank<r>.json."""
+    def __init__(self, out):
+        self.out = out
+    def on_train_epoch_end(self, trainer, pl_module):
+        sampler = trainer.train_dataloader.sampler
+        sampler.set_epoch(0)
+        seen = [int(i) for batch in sampler for i in batch]
+        with open(os.path.join(self.out, f"rank{trainer.global_rank}.json"), "w") as f:
+            json.dump({"world": trainer.world_size, "seen": seen}, f)
+'''
+
+
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path, data_dir):
+    """Two CPU processes: each rank trains on its own shard (disjoint samples that together cover the
+    training set), the step count follows from the data (no batch limit), the test set is counted once."""
+    (tmp_path / "spy.py").write_text(SPY)
     run_dir = tmp_path / "run"
     p = run_cli(tiny(data_dir) + ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                                  f"hydra.run.dir={run_dir}", "logger=none"], data_dir, tmp_path)
+                                  "trainer.limit_train_batches=1.0", f"hydra.run.dir={run_dir}", "logger=none",
+                                  "+callbacks.spy._target_=spy.RecordSamples", f"+callbacks.spy.out={tmp_path}"],
+                data_dir, tmp_path, extra_env={"PYTHONPATH": str(tmp_path)})
     assert p.returncode == 0, p.stderr[-3000:]
     res = json.loads((run_dir / "results.json").read_text())
-    assert res["world_size"] == 2 and res["steps"] == 2 and res["n_test"] == 32
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["world"] == 2 for r in ranks)
+    a, b = (set(r["seen"]) for r in ranks)
+    assert len(a) == len(ranks[0]["seen"]) == 32 and len(b) == 32 and not a & b  # disjoint shards
+    assert a | b == set(range(64))  # 64 training images, every one seen once per epoch
     # 64 images over 2 ranks in batches of 16: 2 steps of 2 x 16 images
+    assert res["world_size"] == 2 and res["steps"] == 2 and res["n_test"] == 32
     assert res["history"][0]["test_acc"] is not None
 
 

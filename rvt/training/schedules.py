@@ -11,17 +11,21 @@ import math
 
 import torch
 
-
-def cosine_per_epoch(optimizer: torch.optim.Optimizer, epochs: int, total_steps: int) -> dict:
-    """Cosine decay to 0 over ``epochs``, stepped at the end of each epoch (the authors' schedule)."""
-    return {"scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, int(epochs))),
-            "interval": "epoch"}
+from rvt.errors import RVTError
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, epochs: int, total_steps: int,
-                  warmup_epochs: float = 1.0, final_fraction: float = 0.0) -> dict:
-    """Linear warm-up over ``warmup_epochs`` (fractional allowed), then cosine decay to
-    ``final_fraction`` x the base lr at the last step; stepped after every optimiser step."""
+def cosine(optimizer: torch.optim.Optimizer, epochs: int, total_steps: int, interval: str = "epoch",
+           warmup_epochs: float = 0.0, final_fraction: float = 0.0) -> dict:
+    """Cosine decay to ``final_fraction`` x the base lr, stepped per ``epoch`` (the authors' schedule:
+    ``CosineAnnealingLR`` over the epochs) or per ``step``, after a linear warm-up of ``warmup_epochs``
+    (fractional allowed; per-step only)."""
+    if interval not in ("epoch", "step"):
+        raise RVTError(f"scheduler.interval must be epoch or step, got {interval!r}")
+    if interval == "epoch":
+        if warmup_epochs:
+            raise RVTError("scheduler.warmup_epochs needs scheduler.interval=step (scheduler=warmup_cosine)")
+        return {"scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(1, int(epochs)), eta_min=0.0), "interval": "epoch"}
     total = max(1, int(total_steps))
     warmup = min(total, max(0, round(float(warmup_epochs) * total / max(1, int(epochs)))))
 

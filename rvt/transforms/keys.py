@@ -7,9 +7,11 @@ strength vector degree[0..r]; ring k of the disk turns by (r - k) * degree[k-1] 
 Fashion-MNIST keys) or ``col_row`` (c1 = column: the authors' CIFAR-10 script works on the transposed
 image).
 
-Key specs accepted by :func:`load_key`: a path to a JSON key file, or ``authors:<name>[:<n>]`` for the
+Key specs accepted by :func:`load_key`: a path to a JSON key file, ``authors:<name>[:<n>]`` for the
 keys released with the paper (shipped as package data, transcribed bit for bit from the authors' .mat
-files); ``<n>`` keeps the first n vortices, default the number the authors' scripts used.
+files; ``<n>`` keeps the first n vortices, default the number the authors' scripts used), or
+``generated:<H>x<W>:<n>[:<seed>]`` for the key :func:`generate` makes (seed 0 by default): the strength
+axis of the experiments, with distinct maps for 1, 2, 5, 10, 20, 40 vortices.
 """
 
 from __future__ import annotations
@@ -205,6 +207,8 @@ def load_key(spec: "str | Path | VortexKey", n_vortices: int | None = None) -> V
     if isinstance(spec, VortexKey):
         return spec if n_vortices is None else spec.truncated(n_vortices)
     spec = str(spec)
+    if spec.startswith("generated:"):
+        return _generated_key(spec, n_vortices)
     if spec.startswith("authors:"):
         parts = spec.split(":")
         if len(parts) > 3 or not parts[1]:
@@ -229,6 +233,23 @@ def load_key(spec: "str | Path | VortexKey", n_vortices: int | None = None) -> V
         raise KeyFormatError(f"cannot read key file {spec}: {e.strerror}") from None
     key = VortexKey.from_dict(d, name=path.stem)
     return key if n_vortices is None else key.truncated(n_vortices)
+
+
+def _generated_key(spec: str, n_vortices: int | None) -> VortexKey:
+    """``generated:<H>x<W>:<n>[:<seed>]``: the key :func:`generate` makes, named by its spec."""
+    parts = spec.split(":")
+    size = parts[1].split("x") if len(parts) in (3, 4) else []
+    numbers = size + parts[2:]
+    if len(size) != 2 or not all(p.isdigit() for p in numbers):
+        raise KeyFormatError(f"bad key spec {spec!r}; use generated:<H>x<W>:<n vortices>[:<seed>], "
+                             "e.g. generated:28x28:10:0")
+    h, w, n = int(size[0]), int(size[1]), int(parts[2])
+    seed = int(parts[3]) if len(parts) == 4 else 0
+    if n_vortices is not None and n_vortices != n:
+        raise KeyFormatError(f"key spec {spec!r} and --vortices {n_vortices} disagree")
+    key = generate(h, w, n, seed=seed)
+    return VortexKey(key.image_size, key.vortices, key.divisor, key.orientation,
+                     f"generated:{h}x{w}:{n}:{seed}", key.meta)
 
 
 # --------------------------------------------------------------------------- key generation
