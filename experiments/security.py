@@ -110,20 +110,23 @@ def quality(pred: torch.Tensor, target: torch.Tensor) -> dict:
 
 
 def quick_accuracy(path: Path) -> dict:
-    """{(dataset, transform label): 'model mean (n=...)'} from the report's runs.csv (``make table``):
-    experiment=quick runs with the key's default vortex count, accuracy in %; {} if absent."""
+    """{(dataset, transform label): 'model (order) mean (n=...)'} from the report's runs.csv (``make table``):
+    experiment=quick runs with the dataset's default key, accuracy in %; {} if absent."""
     if not path.exists():
         return {}
     groups = defaultdict(list)
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            if row.get("experiment") != "quick" or row.get("vortices"):
+            # the dataset's default key only (no strength-axis variant; older files: no vortex count)
+            if row.get("experiment") != "quick" or row.get("variant") or ("variant" not in row and row.get("vortices")):
                 continue
             try:
                 acc = 100 * float(row["test_acc"])
             except (KeyError, TypeError, ValueError):
                 continue
-            groups[((row.get("dataset", ""), row.get("transform", "")), row.get("model", "?"))].append(acc)
+            order = row.get("augment") or "-"
+            model = row.get("model", "?") + (f" ({order})" if order not in ("-", "") else "")
+            groups[((row.get("dataset", ""), row.get("transform", "")), model)].append(acc)
     out = defaultdict(list)
     for (key, model), accs in sorted(groups.items()):
         out[key].append(f"{model} {np.mean(accs):.1f}% (n={len(accs)})")

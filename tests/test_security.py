@@ -138,14 +138,16 @@ def test_ciphertext_only_fails_without_structure():
 
 def test_visual_security_reads_the_accuracy_the_report_wrote(tmp_path):
     """experiments/security.py takes its 'accuracy kept' column from report.py's runs.csv."""
-    rows = [dict(experiment="quick", dataset="mnist", model="resnet", transform=t, vortices=v, seed=s, test_acc=a)
-            for t, v, s, a in [("rvt-authors", None, 0, 0.70), ("rvt-authors", None, 1, 0.80),
-                               ("rvt-authors", 5, 0, 0.99), ("block", None, 0, 0.5), ("none", None, 0, 0.9)]]
+    rows = [dict(experiment="quick", dataset="mnist", model="resnet", transform=t, variant=var, vortices=v, seed=s,
+                 test_acc=a)
+            for t, var, v, s, a in [("rvt-authors", None, 10, 0, 0.70), ("rvt-authors", None, 10, 1, 0.80),
+                                    ("rvt-authors", "generated:28x28:5:2", 5, 0, 0.99), ("block", None, None, 0, 0.5),
+                                    ("none", None, None, 0, 0.9)]]
     rows.append(dict(experiment="paper", dataset="mnist", model="resnet", transform="none", seed=0, test_acc=0.1))
     report.write_csv(rows, tmp_path / "runs.csv")
     acc = security.quick_accuracy(tmp_path / "runs.csv")
     cell = security_markdown.accuracy_cell
-    assert cell(acc, "mnist", "rvt-authors") == "resnet 75.0% (n=2)"  # the vortex-sweep run is left out
+    assert cell(acc, "mnist", "rvt-authors") == "resnet 75.0% (n=2)"  # the strength-axis run is left out
     assert cell(acc, "mnist", "block") == "resnet 50.0% (n=1)"  # the registry label (was block4)
     assert cell(acc, "mnist", "none") == "resnet 90.0% (n=1)"  # the paper run is left out
     assert cell(acc, "mnist", "random").startswith("n/a")
