@@ -247,8 +247,9 @@ def table_markdown(cells, command: str) -> str:
             if base and base["test_acc"][0] is not None and c["test_acc"][0] is not None and t != "none":
                 loss = f"{100 * (base['test_acc'][0] - c['test_acc'][0]):.2f}"
             authors = AUTHORS.get((ds, model))
+            # the authors augmented after encryption; for plain images and per-image maps the order is moot
             a = (f"{authors[AUTHORS_COLUMN[t]]:.2f}" if authors and t in AUTHORS_COLUMN and not variant
-                 and order in ("-", "after") else "")
+                 and (order in ("-", "after") or t == "random") else "")
             info = "-" if c["info_loss"][0] is None else f"{c['info_loss'][0]:.3f}"
             out.write(f"| {ds} | {model} | {t} | {order} | {variant} | {c['n']} | "
                       f"{fmt(*c['test_acc'])} | {fmt(*c['test_acc_best_epoch'])} | {loss} | {info} | {a} |\n")
