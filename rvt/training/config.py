@@ -16,10 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rvt.errors import RVTError
+from rvt.information import CHANNEL_MODES, KERNELS
 from rvt.training.pipeline import AUGMENT
-
-KERNELS = ("exp", "gaussian", "power")
-CHANNEL_MODES = ("sum", "mean", "gray")
 
 
 def _require(path: str, ok: bool, what: str, value: Any) -> None:
