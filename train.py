@@ -75,7 +75,7 @@ def transform_identity(transform, size: int) -> dict:
     """What makes runs comparable: the key's label and active vortex count (RVT) and a digest of the
     gather map itself (fixed maps), so that a report can tell distinct maps from the same map reached
     by different settings (e.g. 1 and 2 vortices of a key whose second vortex moves nothing)."""
-    import hashlib
+    from rvt.transforms.base import map_digest
 
     out = {"transform_map_sha1": None, "key_label": None, "active_vortices": None}
     key = getattr(transform, "key", None)
@@ -83,8 +83,7 @@ def transform_identity(transform, size: int) -> dict:
         out["key_label"] = key.label
         out["active_vortices"] = sum(v.active for v in key.vortices)
     if getattr(transform, "fixed", False):
-        index = transform.index_for(size, size).cpu().numpy().astype("int64")
-        out["transform_map_sha1"] = hashlib.sha1(index.tobytes()).hexdigest()
+        out["transform_map_sha1"] = map_digest(transform.index_for(size, size))
     return out
 
 

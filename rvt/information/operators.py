@@ -7,13 +7,13 @@ permutation it is K[g^-1 s, g^-1 t]. For a fixed map the P x 2P operator [D_g | 
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 
 import torch
 
 from rvt.errors import InputError
 from rvt.information.kernels import _CACHE_SIZE, _KERNEL_CACHE, kernel_matrix
+from rvt.transforms.base import map_digest
 
 
 
@@ -74,8 +74,7 @@ _PAIR_CACHE: "OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]]" = OrderedDi
 
 def _fixed_operator(g: torch.Tensor, h: int, w: int, kernel: str, scale: float, dtype, device):
     """Cached ([D_g | K] (P, 2P), lost_mask (P,)) for a fixed map, in ``dtype`` on ``device``."""
-    digest = hashlib.sha1(g.detach().to("cpu", torch.int64).contiguous().numpy().tobytes()).hexdigest()
-    key = (digest, h, w, kernel, scale, dtype, str(torch.device(device)))
+    key = (map_digest(g), h, w, kernel, scale, dtype, str(torch.device(device)))
     if key in _PAIR_CACHE:
         _PAIR_CACHE.move_to_end(key)
         return _PAIR_CACHE[key]

@@ -9,6 +9,8 @@ is involved) and cached per device.
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from torch import nn
 
@@ -43,6 +45,11 @@ def gather_positions(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         out = torch.gather(flat, 2, index[:, None, :].expand(n, c, h * w))
     out = out.view(n, c, h, w)
     return out[0] if single else out
+
+
+def map_digest(index: torch.Tensor) -> str:
+    """SHA-1 of a gather map's int64 entries: equal digests, equal maps (cache keys, results.json)."""
+    return hashlib.sha1(index.detach().to("cpu", torch.int64).contiguous().numpy().tobytes()).hexdigest()
 
 
 def invert_permutation(index: torch.Tensor) -> torch.Tensor:
