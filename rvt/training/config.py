@@ -92,9 +92,11 @@ class ModelSettings:
     img_size: int = 28
     width: float = 1.0
     patch_size: Optional[int] = None
+    stem_stride: int = 1
 
     def __post_init__(self):
         _positive("model.img_size", self.img_size)
+        _require("model.stem_stride", self.stem_stride in (1, 2), "1 or 2", self.stem_stride)
         _positive("model.width", self.width)
         if self.patch_size is not None:
             _positive("model.patch_size", self.patch_size)
@@ -104,6 +106,7 @@ class ModelSettings:
 class ModuleSettings:
     ricap_beta: Optional[float] = None
     label_smoothing: float = 0.0
+    channels_last: bool = False
 
     def __post_init__(self):
         if self.ricap_beta is not None:
