@@ -24,12 +24,14 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 from hydra.errors import InstantiationException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from rvt.errors import RVTError
 from rvt.training.config import validate
 from rvt.training.models import count_parameters
+from rvt.training.progress import progress_setup
+from rvt.training.tracking import finish, log_results, log_start, sweep_name
 from rvt.training.results import git_state, information_loss_of, versions, write_results
 
 log = logging.getLogger("train")
@@ -112,6 +114,11 @@ def _instantiate_all(group: DictConfig | None) -> list:
 def train(cfg: DictConfig) -> dict:
     """Fit, test and record one run; returns the results dict (also written to results.json)."""
     check_config(cfg)
+    sweep = cfg.get("sweep") or sweep_name()
+    if sweep:  # every run of a sweep (and its summary run, experiments/report.py --wandb) carries its tag
+        with open_dict(cfg):
+            cfg.sweep = str(sweep)
+            cfg.tags = [*cfg.tags, f"sweep:{sweep}"]
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -131,23 +138,22 @@ def train(cfg: DictConfig) -> dict:
     try:
         results = _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbacks, loggers)
     except BaseException:
-        _finish_wandb(loggers, exit_code=1)  # a failed or interrupted run is closed too, marked failed
+        finish(loggers, exit_code=1)  # a failed or interrupted run is closed too, marked failed
         raise
-    _finish_wandb(loggers, exit_code=0)
+    finish(loggers, exit_code=0)
     return results
 
 
-def _finish_wandb(loggers, exit_code: int) -> None:
-    if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
-        import wandb
-
-        wandb.finish(exit_code=exit_code)
-
-
 def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbacks, loggers) -> dict | None:
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    for lg in loggers:
-        lg.log_hyperparams(config)
+    bar, progress = progress_setup(cfg.progress, bool(cfg.trainer.enable_progress_bar), cfg.progress_every_s)
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks + progress,
+                                                  logger=loggers or False, enable_progress_bar=bar)
+    info = None
+    if trainer.is_global_zero and cfg.info_loss.enabled:  # before training: a sweep's scatter fills in as runs end
+        info = information_loss_of(datamodule.test_images(), transform, cfg.info_loss.n_images,
+                                   kernel=cfg.info_loss.kernel, scale=cfg.info_loss.scale,
+                                   alpha=cfg.info_loss.alpha, channels=cfg.info_loss.channels)
+    log_start(loggers, config, info)
     ckpt_path = resolve_ckpt(cfg.get("ckpt_path"), run_dir)
     if trainer.is_global_zero:
         log.info("run dir %s | %s %s %s | experiment=%s%s", run_dir, cfg.dataset.name, cfg.model.name,
@@ -174,11 +180,6 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
 
     results = None
     if trainer.is_global_zero:
-        info = None
-        if cfg.info_loss.enabled:
-            info = information_loss_of(datamodule.test_images(), transform, cfg.info_loss.n_images,
-                                       kernel=cfg.info_loss.kernel, scale=cfg.info_loss.scale,
-                                       alpha=cfg.info_loss.alpha, channels=cfg.info_loss.channels)
         tparams = {k: v for k, v in config["transform"].items() if k not in ("_target_", "name")}
         train_s = progress["train_seconds"]
         results = dict(
@@ -189,7 +190,7 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
             img_size=int(datamodule.img_size), transform=cfg.transform.name,
             transform_mode=tparams.get("mode"), transform_key=tparams.get("key"), transform_params=tparams,
             **transform_identity(transform, int(cfg.dataset.size)),
-            augment=cfg.data.augment, ricap_beta=cfg.module.ricap_beta, seed=int(cfg.seed),
+            augment=cfg.data.augment, sweep=cfg.get("sweep"), tags=list(cfg.tags), ricap_beta=cfg.module.ricap_beta, seed=int(cfg.seed),
             epochs=int(trainer.current_epoch), max_epochs=int(cfg.trainer.max_epochs),
             steps=int(trainer.global_step), batch_size=int(cfg.data.batch_size),
             test_acc=test_best,  # checkpoint selected on the validation split
@@ -210,7 +211,7 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
             git=git_state(), versions=versions(), history=progress["history"],
         )
         path = write_results(run_dir, results)
-        _log_results(loggers, results)
+        log_results(loggers, results)
         log.info("test_acc %s (val-selected), %s (last), %s (best epoch) | info_loss %s | %s",
                  _pct(test_best), _pct(test_last), _pct(progress["test_acc_best"]),
                  "n/a" if info is None else f"{info:.3f}", path)
@@ -219,17 +220,6 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
 
 def _pct(v):
     return "n/a" if v is None else f"{100 * v:.2f}%"
-
-
-def _log_results(loggers, results: dict) -> None:
-    scalars = {f"results/{k}": v for k, v in results.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    for lg in loggers:
-        if type(lg).__name__ == "WandbLogger":
-            lg.experiment.summary.update({k: v for k, v in results.items()
-                                          if isinstance(v, (int, float, str)) or v is None})
-        lg.log_metrics(scalars)
-        lg.save()
 
 
 def user_error(e: BaseException) -> str | None:

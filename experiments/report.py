@@ -14,7 +14,11 @@ Reads every ``results.json`` under ``--runs`` and writes, into ``--out``:
 - ``rvt_effect.png``: the RVT effect figure (plain | RVT | RVT bijective | random, MNIST, Fashion-MNIST,
   CIFAR-10, like the authors' figure; experiments/rvt_examples.py) when the datasets are in ``--data-dir``.
 
-With ``--wandb`` one summary run logs the table and the scatter (works with WANDB_MODE=offline).
+With ``--wandb`` one summary run is the dashboard: a Table with one row per cell (accuracy mean/std over
+seeds, accuracy loss against the plain cell, information loss), an interactive scatter of accuracy loss
+against information loss (all models and per model), bar charts of accuracy per dataset and transform,
+the correlation coefficients in its summary; tagged with the sweep(s) of its runs (``sweep:<name>``) so it
+sits beside them. Works with WANDB_MODE=offline (then ``wandb sync``).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ AUTHORS.update({(ds, "vit_b16"): v for (ds, m), v in list(AUTHORS.items()) if m 
 AUTHORS_COLUMN = {"none": 0, "rvt-authors": 1, "random": 2}
 FIELDS = ["experiment", "dataset", "model", "transform", "augment", "variant", "vortices", "map", "seed",
           "test_acc", "test_acc_best_epoch", "test_acc_last", "val_acc_best", "info_loss", "epochs",
-          "train_seconds", "images_per_s", "accelerator", "run_dir"]
+          "train_seconds", "images_per_s", "accelerator", "sweep", "run_dir"]
 #: a cell whose plain accuracy is below this did not learn the plain task: its losses mean nothing and it
 #: is left out of the correlation (10 classes: chance is 0.10)
 NEAR_CHANCE = 0.5
@@ -102,7 +106,7 @@ def load_runs(root: Path) -> list[dict]:
             "test_acc_best_epoch": r.get("test_acc_best_epoch"), "test_acc_last": r.get("test_acc_last"),
             "val_acc_best": r.get("val_acc_best"), "info_loss": r.get("info_loss"), "epochs": r.get("epochs"),
             "train_seconds": r.get("train_seconds"), "images_per_s": r.get("images_per_s"),
-            "accelerator": r.get("accelerator"), "run_dir": str(path.parent),
+            "accelerator": r.get("accelerator"), "run_dir": str(path.parent), "sweep": r.get("sweep"),
         })
     return rows
 
@@ -345,16 +349,69 @@ def write_csv(rows, path: Path):
     atomic_write_text(path, buf.getvalue())
 
 
-def log_wandb(rows, cells, corr, scatter: Path):
+#: the dashboard table's columns: one row per cell
+DASHBOARD_COLUMNS = ["experiment", "dataset", "model", "transform", "order", "variant", "strength", "n_seeds",
+                     "acc_mean", "acc_std", "acc_loss", "acc_loss_rate", "info_loss"]
+
+
+def dashboard_rows(cells) -> list[list]:
+    """One row per cell (DASHBOARD_COLUMNS): accuracies in %, ``acc_loss`` = points lost against the
+    plain cell of the same experiment, dataset and model (plain images are the same in either order),
+    ``acc_loss_rate`` = 1 - acc / acc plain, ``strength`` = number of vortices (RVT) where known."""
+    out = []
+    for k in sorted(cells, key=sort_key):
+        exp, ds, model, t, order, variant = k
+        c = cells[k]
+        acc, std = c["test_acc"]
+        base = plain_cell(cells, exp, ds, model)
+        plain = base["test_acc"][0] if base else None
+        loss = rate = None
+        if plain and acc is not None and t != "none":
+            loss, rate = 100 * (plain - acc), 1 - acc / plain
+        strength = strength_of(variant) or c.get("vortices")
+        out.append([exp, ds, model, t, order, variant, strength, c["n"],
+                    None if acc is None else 100 * acc, None if std is None else 100 * std,
+                    loss, rate, c["info_loss"][0]])
+    return out
+
+
+def wandb_identity(rows) -> tuple[str | None, list[str]]:
+    """(group, tags) of the summary run: the sweep(s) its runs came from, as their tags ``sweep:<name>``,
+    so that in wandb the summary sits beside the training runs it summarises."""
+    sweeps = sorted({r["sweep"] for r in rows if r.get("sweep")})
+    tags = ["summary"] + [f"sweep:{s}" for s in sweeps]
+    return (sweeps[0] if len(sweeps) == 1 else None), tags
+
+
+def log_wandb(rows, cells, points, corr, out: Path, project: str = "rvt"):
+    """The summary run: a Table (one row per cell), an interactive scatter of accuracy loss against
+    information loss (all models and one per model: the same points as the correlation), a bar chart of
+    accuracy per dataset and transform per model, the coefficients in the run summary, the static figures."""
     import wandb
 
-    run = wandb.init(project="rvt", job_type="report", name="summary", config={"n_runs": len(rows)})
-    table = wandb.Table(columns=list(CELL) + ["n", "test_acc", "test_acc_best_epoch", "info_loss"])
-    for k, c in sorted(cells.items(), key=lambda kc: sort_key(kc[0])):
-        table.add_data(*k, c["n"], c["test_acc"][0], c["test_acc_best_epoch"][0], c["info_loss"][0])
-    payload = {"results": table}
-    if scatter.exists():
-        payload["info_vs_acc"] = wandb.Image(str(scatter))
+    group, tags = wandb_identity(rows)
+    run = wandb.init(project=project, job_type="report", name=f"summary-{group}" if group else "summary",
+                     group=group, tags=tags, config={"n_runs": len(rows), "n_cells": len(cells)})
+    table = wandb.Table(columns=DASHBOARD_COLUMNS, data=dashboard_rows(cells))
+    payload = {"cells": table}
+    point_columns = ["point", "model", "order", "info_loss", "acc_loss_rate"]
+    scatter = wandb.Table(columns=point_columns, data=[[p[0], p[3], p[4], p[1], p[2]] for p in points])
+    payload["acc_loss_vs_info_loss"] = wandb.plot.scatter(
+        scatter, "info_loss", "acc_loss_rate", title="accuracy-loss rate vs information-loss rate, all models")
+    for model in sorted({p[3] for p in points}):
+        per = wandb.Table(columns=point_columns, data=[[p[0], p[3], p[4], p[1], p[2]] for p in points if p[3] == model])
+        payload[f"acc_loss_vs_info_loss/{model}"] = wandb.plot.scatter(
+            per, "info_loss", "acc_loss_rate", title=f"accuracy-loss rate vs information-loss rate, {model}")
+    for model in sorted({k[2] for k in cells}):
+        # bars ordered dataset by dataset, so that each dataset's transforms stand together
+        bars = wandb.Table(columns=["cell", "acc_mean"], data=[
+            [f"{r[1]} | {r[3]}" + (f" ({r[4]})" if r[4] != "-" else "") + (f" {r[5]}" if r[5] else ""), r[8]]
+            for r in dashboard_rows(cells) if r[2] == model and r[8] is not None])
+        payload[f"accuracy/{model}"] = wandb.plot.bar(bars, "cell", "acc_mean",
+                                                      title=f"test accuracy (%) per dataset and transform, {model}")
+    for name in ("info_vs_acc.png", "strength.png"):
+        if (out / name).exists():
+            payload[f"figures/{name[:-4]}"] = wandb.Image(str(out / name))
     run.summary.update({f"corr/{order}/{model}/{k}": v for (order, model), c in corr.items() if c
                         for k, v in c.items()})
     run.log(payload)
@@ -381,7 +438,9 @@ def main(argv=None):
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--metric", default="test_acc", choices=["test_acc", "test_acc_best_epoch"],
                    help="accuracy used for the loss rates of the figure")
-    p.add_argument("--wandb", action="store_true", help="log a summary run (Table + scatter) to wandb")
+    p.add_argument("--wandb", action="store_true",
+                   help="log the summary run (table, interactive scatter and bar charts) to wandb")
+    p.add_argument("--wandb-project", default="rvt", help="wandb project of the summary run (default: rvt)")
     p.add_argument("--data-dir", default=str(default_data_dir()),
                    help="datasets for the RVT effect figure (rvt_effect.png)")
     p.add_argument("--no-examples", action="store_true", help="skip the RVT effect figure")
@@ -411,7 +470,7 @@ def main(argv=None):
             print(f"augment {order}, {model}: Pearson {c['pearson']:.3f}, Spearman {c['spearman']:.3f} "
                   f"over {c['n']} points")
     if args.wandb:
-        log_wandb(rows, cells, corr, out / "info_vs_acc.png")
+        log_wandb(rows, cells, points, corr, out, project=args.wandb_project)
 
 
 if __name__ == "__main__":

@@ -66,3 +66,26 @@ def test_missing_pretrained_file_is_a_user_error(tmp_path):
     with pytest.raises(RVTError, match="pretrained"):
         build_model("vit", 1, 10, 28, pretrained=True, pretrained_file=str(tmp_path / "none.safetensors"),
                     kwargs={"depth": 1})
+
+
+@pytest.mark.parametrize("width", [1.0, 0.25])
+def test_resnet_stride_two_stem(width):
+    m = build_model("resnet", 1, 10, 28, width=width, stem_stride=2)
+    assert m.conv1.stride == (2, 2) and isinstance(m.maxpool, nn.Identity)
+    assert m(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(RVTError, match="small-image stem"):
+        build_model("resnet", 3, 10, 224, stem_stride=2)
+
+
+def test_channels_last_classifier_gives_the_same_logits():
+    from functools import partial
+
+    from rvt.training.lightning_module import ImageClassifier
+
+    torch.manual_seed(0)
+    net = build_model("resnet", 3, 10, 32, width=0.25, stem_stride=2).eval()
+    x = torch.rand(4, 3, 32, 32)
+    expected = net(x)
+    clf = ImageClassifier(net, 10, optimizer=partial(torch.optim.SGD, lr=0.1), channels_last=True).eval()
+    assert clf.net.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(clf(x), expected, atol=1e-5)

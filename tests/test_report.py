@@ -39,7 +39,7 @@ def record(dataset, model, transform, seed, acc, info, mode=None, key=None, vort
         "img_size": 32 if dataset == "cifar10" else 28, "transform": transform,
         "transform_mode": params.get("mode"), "transform_key": params.get("key"), "transform_params": params,
         "transform_map_sha1": map_id, "key_label": key, "active_vortices": vortices,
-        "augment": augment, "ricap_beta": None, "seed": seed, "epochs": 3, "max_epochs": 3, "steps": 189,
+        "augment": augment, "sweep": "grid-t", "ricap_beta": None, "seed": seed, "epochs": 3, "max_epochs": 3, "steps": 189,
         "batch_size": 64, "test_acc": acc, "test_acc_last": acc - 0.01,
         "test_acc_best_epoch": best if best is not None else min(1.0, acc + 0.005), "test_best_epoch": 2,
         "val_acc_best": acc + 0.002, "val_best_epoch": 2, "info_loss": info, "info_loss_images": 200,
@@ -228,20 +228,43 @@ def test_no_runs_is_an_error(tmp_path):
         report.main(["--runs", str(tmp_path), "--out", str(tmp_path / "out"), "--no-examples"])
 
 
-def test_wandb_offline_summary_run(tmp_path, monkeypatch):
+def test_wandb_offline_summary_run_is_a_dashboard(tmp_path, monkeypatch):
+    """The offline run files hold the cells Table (with the accuracy-loss column), the scatter and bar
+    chart specs bound to their tables, the coefficients, and the sweep's tag and group."""
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    synthetic_runs(tmp_path / "runs")
+    runs = synthetic_runs(tmp_path / "runs")
     report.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--no-examples", "--wandb"])
     offline = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(offline) == 1
-    tables = list(offline[0].glob("files/media/table/results_*.table.json"))
-    assert len(tables) == 1
-    table = json.loads(tables[0].read_text())
-    assert "test_acc" in table["columns"] and len(table["data"]) == N_CELLS
-    assert list(offline[0].glob("files/media/images/info_vs_acc_*.png"))
+    media = offline[0] / "files" / "media" / "table"
+
+    def table(prefix):
+        found = [p for p in media.rglob("*.table.json") if p.name.startswith(prefix)]
+        assert found, f"no {prefix} table in {sorted(p.name for p in media.rglob('*.json'))}"
+        return json.loads(found[0].read_text())
+
+    cells = table("cells_")
+    assert cells["columns"] == report.DASHBOARD_COLUMNS and len(cells["data"]) == N_CELLS
+    rows = {tuple(r[:6]): dict(zip(cells["columns"], r)) for r in cells["data"]}
+    plain = cell(runs, "mnist", "resnet", "none")
+    rvt = cell(runs, "mnist", "resnet", "rvt")
+    got = rows[("quick", "mnist", "resnet", "rvt-authors", "after", "")]
+    assert got["n_seeds"] == len(SEEDS)
+    assert got["acc_mean"] == pytest.approx(100 * np.mean(rvt))
+    assert got["acc_std"] == pytest.approx(100 * np.std(rvt, ddof=1))
+    assert got["acc_loss"] == pytest.approx(100 * (np.mean(plain) - np.mean(rvt)))
+    assert got["acc_loss_rate"] == pytest.approx(1 - np.mean(rvt) / np.mean(plain))
+    assert rows[("quick", "mnist", "resnet", "rvt-authors", "after", "generated:28x28:5:2")]["strength"] == 5
+    assert rows[("quick", "mnist", "resnet", "none", "-", "")]["acc_loss"] is None
+    # the scatter's points are the correlation's (duplicates and near-chance cells left out)
+    scatter = table("acc_loss_vs_info_loss_table_")
+    assert len(scatter["data"]) == len(expected_points(runs)[0]) + len(expected_points(runs, augment="before")[0])
     log = next(offline[0].glob("*.wandb")).read_bytes()
-    assert b"corr/after/pooled/pearson" in log and b"corr/after/pooled/spearman" in log  # the coefficients
+    assert b"wandb/scatter/v0" in log and b"wandb/bar/v0" in log  # interactive charts, not images
+    assert b"acc_loss_vs_info_loss/resnet" in log and b"accuracy/vit" in log
+    assert b"corr/after/pooled/pearson" in log and b"corr/after/pooled/spearman" in log
+    assert b"sweep:grid-t" in log and b"summary" in log

@@ -193,14 +193,31 @@ def test_resnet_at_224_with_augment_before(tmp_path, data_dir):
 
 @pytest.mark.slow
 def test_wandb_offline(tmp_path, data_dir, monkeypatch):
+    """An offline run carries what a wandb user groups and filters by (flattened config, group per dataset x
+    model, tags with the sweep) and logs info_loss before the first training step."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    cfg = make_cfg(tiny(data_dir) + ["logger=wandb"], tmp_path)
+    cfg = make_cfg(tiny(data_dir) + ["logger=wandb", "sweep=unit-sweep"], tmp_path)
     assert cfg.logger.wandb.mode == "offline" and "rvt" in list(cfg.logger.wandb.tags)
-    train_script.train(cfg)
+    assert cfg.logger.wandb.group == "mnist-resnet"
+    res = train_script.train(cfg)
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs and (tmp_path / "results.json").is_file() and (tmp_path / "csv").is_dir()
+    assert res["sweep"] == "unit-sweep" and "sweep:unit-sweep" in res["tags"] and "augment-before" in res["tags"]
+    log = next(runs[0].glob("*.wandb")).read_bytes()
+    assert b"sweep:unit-sweep" in log and b"mnist-resnet" in log
+    assert b"dataset.name" in log and b"optimizer.lr" in log  # flattened: one column per setting
+    # protobuf items: key (field 1) "info_loss" (9 bytes) is logged before any training step's loss
+    assert log.find(b"\n\tinfo_loss") != -1 and log.find(b"train/loss") != -1
+    assert log.find(b"\n\tinfo_loss") < log.find(b"train/loss")
+
+
+def test_flat_config():
+    from rvt.training.tracking import flat_config
+
+    assert flat_config({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": None, "f": {}}) == {
+        "a.b": 1, "a.c.d": [1, 2], "e": None, "f": {}}
 
 
 # ------------------------------------------------------------------------- the command line
@@ -370,6 +387,9 @@ def test_user_errors_are_one_line(tmp_path, data_dir):
     (["info_loss.channels=blue"], "info_loss.channels must be one of sum, mean, gray"),
     (["dataset=cifar10", "transform.key=authors:mnist"], "key authors:mnist:10 is for 28x28 images, but cifar10"),
     (["transform.key=authors:mnist:0"], "no active vortex"),
+    (["progress=sometimes"], "progress must be one of auto, bar, lines, none"),
+    (["model.stem_stride=3"], "model.stem_stride must be 1 or 2, got 3"),
+    (["module.channels_last=maybe"], "module.channels_last must be true or false"),
 ])
 def test_bad_values_are_refused_before_any_model_is_built(tmp_path, monkeypatch, overrides, message):
     import rvt.training.models

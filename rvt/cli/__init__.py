@@ -40,9 +40,8 @@ def check_size(images: np.ndarray, transform, source: str) -> None:
 
 
 def _apply(args, direction: str) -> int:
-    from tqdm import tqdm
-
     from rvt.io import atomic_path, kind_of, open_images, write_image
+    from rvt.progress import progress_bar
 
     transform, label = transform_from_args(args)
     out_kind = kind_of(args.output)
@@ -63,7 +62,7 @@ def _apply(args, direction: str) -> int:
     n = images.shape[0]
     with atomic_path(args.output) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=images.shape)
-        with tqdm(total=n, unit="img", desc=direction, disable=None, leave=False) as bar:
+        with progress_bar(n, unit="img", desc=direction) as bar:
             for start in range(0, n, CHUNK):
                 stop = min(start + CHUNK, n)
                 out[start:stop] = _from_nchw(step(to_nchw(images[start:stop])), images.ndim)

@@ -61,10 +61,9 @@ def summary_table(columns: dict[str, np.ndarray]) -> str:
 
 
 def run_info(args) -> int:
-    from tqdm import tqdm
-
     from rvt.information import information_stats
     from rvt.io import open_images
+    from rvt.progress import progress_bar
 
     limit = getattr(args, "limit", None)
     if limit is not None and limit < 1:
@@ -84,7 +83,7 @@ def run_info(args) -> int:
     kernel, scale = getattr(args, "kernel", "exp"), getattr(args, "scale", 2.0)
     alpha, channels = getattr(args, "alpha", 1.0), getattr(args, "channels", "sum")
     infos, rates = [], []
-    with tqdm(total=n, unit="img", desc="info", disable=None, leave=False) as bar:
+    with progress_bar(n, unit="img", desc="info") as bar:
         for start in range(0, n, CHUNK):
             x = _to_nchw(images[start:start + CHUNK])
             # per-image maps are drawn here, so that every chunk gets fresh ones

@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from rvt.errors import RVTError
 from rvt.information import CHANNEL_MODES, KERNELS
 from rvt.training.pipeline import AUGMENT
+from rvt.training.progress import MODES as PROGRESS_MODES
 
 
 def _require(path: str, ok: bool, what: str, value: Any) -> None:
@@ -36,9 +37,13 @@ def _at_least_zero(path, value):
 @dataclass
 class RunSettings:
     seed: int = 3407
+    progress: str = "auto"
+    progress_every_s: float = 30.0
 
     def __post_init__(self):
         _at_least_zero("seed", self.seed)
+        _require("progress", self.progress in PROGRESS_MODES, f"one of {', '.join(PROGRESS_MODES)}", self.progress)
+        _positive("progress_every_s", self.progress_every_s)
 
 
 @dataclass
