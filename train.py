@@ -84,7 +84,7 @@ def transform_identity(transform, size: int) -> dict:
     if key is not None:
         out["key_label"] = key.label
         out["active_vortices"] = sum(v.active for v in key.vortices)
-    if getattr(transform, "fixed", False):
+    if getattr(transform, "fixed", False) and not getattr(transform, "moves_channels", False):
         out["transform_map_sha1"] = map_digest(transform.index_for(size, size))
     return out
 
@@ -128,6 +128,10 @@ def train(cfg: DictConfig) -> dict:
     check_transform_fits(transform, cfg)
     datamodule = hydra.utils.instantiate(cfg.data, transform=transform)
     net = hydra.utils.instantiate(cfg.model)
+    if cfg.get("adapt_init"):  # the plain run's initial network, made into its encrypted twin by the key
+        from rvt.training.model_keys import adapt
+
+        net = adapt(net, transform, cfg.dataset.mean, cfg.dataset.std, int(cfg.dataset.channels), int(cfg.model.img_size))
     scheduler = cfg.get("scheduler")
     model = hydra.utils.instantiate(
         cfg.module, net=net, optimizer=hydra.utils.instantiate(cfg.optimizer),
@@ -149,7 +153,8 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks + progress,
                                                   logger=loggers or False, enable_progress_bar=bar)
     info = None
-    if trainer.is_global_zero and cfg.info_loss.enabled:  # before training: a sweep's scatter fills in as runs end
+    # the measure is defined for position maps: not for a blockwise key that moves values between channels
+    if trainer.is_global_zero and cfg.info_loss.enabled and not getattr(transform, "moves_channels", False):  # before training: a sweep's scatter fills in as runs end
         info = information_loss_of(datamodule.test_images(), transform, cfg.info_loss.n_images,
                                    kernel=cfg.info_loss.kernel, scale=cfg.info_loss.scale,
                                    alpha=cfg.info_loss.alpha, channels=cfg.info_loss.channels)

@@ -39,7 +39,7 @@ def toy():
 
 
 def test_builtin_registry_in_table_order():
-    assert rvt.list_transforms() == ["none", "rvt", "rvt_bijective", "permutation", "block", "random"]
+    assert rvt.list_transforms() == ["none", "rvt", "rvt_bijective", "permutation", "block", "random", "blockwise"]
     assert transform_spec("rvt_bijective").create(key="authors:mnist").mode == "bijective"
     assert spec_for_run("rvt", {"mode": "bijective"}).label == "rvt-bijective"
     assert spec_for_run("rvt", {"mode": "authors"}).label == "rvt-authors"
@@ -70,7 +70,7 @@ def test_toy_transform_reaches_the_cli_info_and_bench(toy, tmp_path, capsys):
     assert np.array_equal(np.load(tmp_path / "d.npy"), x)
     # an option the toy does not take is refused, not ignored
     assert run("encrypt", "--transform", toy, "--key", "authors:mnist", tmp_path / "x.npy", tmp_path / "f.npy") == 2
-    assert "--key is for --transform rvt / rvt_bijective, not toy_flip" in capsys.readouterr().err
+    assert "--key is for --transform rvt / rvt_bijective / blockwise, not toy_flip" in capsys.readouterr().err
     assert not (tmp_path / "f.npy").exists()
 
     assert run("info", "--transform", toy, tmp_path / "x.npy") == 0

@@ -401,3 +401,24 @@ def test_bad_values_are_refused_before_any_model_is_built(tmp_path, monkeypatch,
     cfg = make_cfg(tiny("/nonexistent") + overrides, tmp_path)
     with pytest.raises(RVTError, match=re.escape(message)):
         train_script.train(cfg)
+
+
+@pytest.mark.parametrize("model", MODELS_SMALL)
+def test_blockwise_trains_with_the_patch_as_block(tmp_path, data_dir, model):
+    cfg = make_cfg(tiny(data_dir) + [f"model={model}", "transform=blockwise", "logger=none"], tmp_path)
+    assert cfg.transform.block == (7 if model == "vit" else 4)  # the ViT's patch; 4 for a CNN
+    res = train_script.train(cfg)
+    on_disk = _check_results(res, tmp_path, model=model, transform="blockwise", steps=2, epochs=1, n_train=64)
+    assert 0.0 < on_disk["info_loss"] <= 1.0 and on_disk["transform_map_sha1"]
+
+
+def test_blockwise_with_channel_shuffle_on_rgb(tmp_path, monkeypatch):
+    """Values moved between channels: no position map, so no information loss or map digest (null)."""
+    import rvt.training.datamodule
+
+    monkeypatch.setattr(rvt.training.datamodule, "read_split", _synthetic)
+    cfg = make_cfg(tiny("/nonexistent") + ["dataset=cifar10", "model=vit", "transform=blockwise", "logger=none",
+                                           "transform.negpos=true", "transform.channel_shuffle=true"], tmp_path)
+    res = train_script.train(cfg)
+    assert cfg.transform.block == 8 and res["info_loss"] is None and res["transform_map_sha1"] is None
+    assert res["test_acc"] is not None

@@ -81,17 +81,34 @@ def cmd_decrypt(args) -> int:
 
 
 def cmd_keygen(args) -> int:
-    from rvt.transforms.keys import generate
-
     out = Path(args.output)
     if out.exists() and not args.force:
         raise InputError(f"{out} exists; a key is not overwritten without --force")
-    key = generate(args.size[0], args.size[1], args.vortices, seed=args.seed, strength=args.strength,
-                   divisor=args.divisor)
+    h, w = args.size
+    if args.transform == "blockwise":
+        from rvt.transforms.blockwise import generate_blockwise
+
+        if args.vortices is not None:
+            raise InputError("--vortices is for --transform rvt keys, not blockwise")
+        key = generate_blockwise(h, w, args.channels, args.block or 4, seed=args.seed, scramble=not args.no_scramble,
+                                 shuffle=not args.no_shuffle, negpos=args.negpos, channel_shuffle=args.channel_shuffle)
+        key.save(out)
+        print(f"wrote {out}: blockwise key, {key.block}x{key.block} blocks of {args.channels}x{h}x{w} images",
+              file=sys.stderr)
+        return 0
+    from rvt.transforms.keys import generate
+
+    blockwise_only = [f for f, v in (("--block", args.block), ("--negpos", args.negpos),
+                                     ("--channel-shuffle", args.channel_shuffle), ("--no-scramble", args.no_scramble),
+                                     ("--no-shuffle", args.no_shuffle)) if v]
+    if blockwise_only:
+        raise InputError(f"{blockwise_only[0]} is for --transform blockwise keys")
+    if args.vortices is None:
+        raise InputError("an RVT key needs --vortices N")
+    key = generate(h, w, args.vortices, seed=args.seed, strength=args.strength, divisor=args.divisor)
     key.save(out)
     active = sum(v.active for v in key.vortices)
-    print(f"wrote {out}: {len(key.vortices)} vortices ({active} active) for {args.size[0]}x{args.size[1]} images",
-          file=sys.stderr)
+    print(f"wrote {out}: {len(key.vortices)} vortices ({active} active) for {h}x{w} images", file=sys.stderr)
     return 0
 
 
@@ -131,9 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rvt", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("keygen", help="generate a key by the authors' procedure")
+    p = sub.add_parser("keygen", help="generate a key: RVT (the authors' procedure) or blockwise")
+    p.add_argument("--transform", choices=("rvt", "blockwise"), default="rvt", help="the key's transform (default rvt)")
     p.add_argument("--size", type=int, nargs=2, required=True, metavar=("H", "W"))
-    p.add_argument("--vortices", type=int, required=True, metavar="N")
+    p.add_argument("--vortices", type=int, metavar="N", help="RVT: number of vortices (required for rvt)")
+    p.add_argument("--channels", type=int, default=1, help="blockwise: image channels (default 1)")
+    p.add_argument("--block", type=int, help="blockwise: block side, = the ViT's patch size (default 4)")
+    p.add_argument("--negpos", action="store_true", help="blockwise: keyed negative-positive transform")
+    p.add_argument("--channel-shuffle", action="store_true", help="blockwise: shuffle values across channels too")
+    p.add_argument("--no-scramble", action="store_true", help="blockwise: keep the block order (for CNN stems)")
+    p.add_argument("--no-shuffle", action="store_true", help="blockwise: no in-block shuffle")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strength", type=float, help="S: 800 for <= 28x28 images, 1000 above (authors')")
     p.add_argument("--divisor", type=float, help="D: 1000 for <= 28x28 images, 10000 above (authors')")

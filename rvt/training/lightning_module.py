@@ -48,6 +48,8 @@ class ImageClassifier(pl.LightningModule):
         self._val_seconds = 0.0
 
     def forward(self, x):
+        if x.dtype != self.dtype:  # the pipeline yields float32; a 64-true / 16-true / bf16-true network wants its own
+            x = x.to(self.dtype)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
