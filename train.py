@@ -68,7 +68,7 @@ def check_transform_fits(transform, cfg: DictConfig) -> None:
     size = getattr(transform, "image_size", None)
     expected = (int(cfg.dataset.size), int(cfg.dataset.size))
     if size is not None and tuple(size) != expected:
-        what = f"key {transform.key.label}" if hasattr(transform, "key") else f"transform {cfg.transform.name}"
+        what = f"key {transform.key_label}" if transform.key_label else f"transform {cfg.transform.name}"
         raise RVTError(f"the {what} is for {size[0]}x{size[1]} images, but {cfg.dataset.name} images are "
                        f"{expected[0]}x{expected[1]}; give a key made for them (transform.key=...)")
 
@@ -81,8 +81,8 @@ def transform_identity(transform, size: int) -> dict:
 
     out = {"transform_map_sha1": None, "key_label": None, "active_vortices": None}
     key = getattr(transform, "key", None)
-    if key is not None:
-        out["key_label"] = key.label
+    out["key_label"] = transform.key_label
+    if hasattr(key, "vortices"):
         out["active_vortices"] = sum(v.active for v in key.vortices)
     if getattr(transform, "fixed", False) and not getattr(transform, "moves_channels", False):
         out["transform_map_sha1"] = map_digest(transform.index_for(size, size))

@@ -55,7 +55,7 @@ def case(name: str, transform, key: str = "", key_seed="") -> tuple:
     """(transform name, mode, key label, vortices, active vortices, key seed, transform) of one case:
     an RVT reports its key; a seeded transform ``seed:<seed>``."""
     vk = getattr(transform, "key", None)
-    if vk is not None:
+    if hasattr(vk, "vortices"):
         return (name, transform.mode, key or vk.name, len(vk.vortices), sum(v.active for v in vk.vortices),
                 key_seed, transform)
     seed = getattr(transform, "seed", None)

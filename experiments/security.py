@@ -12,7 +12,9 @@ the per-image random permutation):
    decrypted with it;
 4. ciphertext-only attack: the map estimated from cipher training images and public plain images of
    the same kind, and the test set decrypted with it;
-5. key sensitivity and key space of the authors' key generation (docs/algorithm.md).
+5. key sensitivity and key space of the authors' key generation (docs/algorithm.md);
+6. attacks on block-wise encryption with the block = the quick ViT's patch (docs/blockwise.md):
+   known plaintext exploiting the shared in-block key, ciphertext-only statistics, and a jigsaw solver.
 
 Each section is one function that computes its rows (:class:`Row`) and one in
 :mod:`experiments.security_markdown` that renders them. Writes <out>/security.md and
@@ -43,13 +45,18 @@ from rvt import RVT, Identity
 from rvt.io import atomic_write_text
 from rvt.security.attacks import (candidate_matrix, ciphertext_only_map, guess_map, known_plaintext_map,
                                   map_accuracy, recover)
+from rvt.security.block_attacks import (blockwise_known_plaintext, blockwise_statistics_attack,
+                                        decrypt_with_estimate, jigsaw_block_order)
+from rvt.transforms.blockwise import Blockwise
 from rvt.transforms.keys import Vortex, generate, load_key
 from rvt.transforms.vortex import _window_polar, vortex_source_index
 
 LOCALITIES = (0.1, 0.3)
 #: the files that produce these numbers: the commit line says '(modified)' when one differs from HEAD
 SOURCES = ("experiments/security.py", "experiments/security_markdown.py", "experiments/common.py",
-           "rvt/security/attacks.py", "rvt/transforms")
+           "rvt/security/attacks.py", "rvt/security/block_attacks.py", "rvt/transforms")
+#: block side of the block-wise schemes: the patch of the quick recipes' ViTs (conf/recipe/quick_*_vit.yaml)
+PATCH = {"mnist": 7, "fashion_mnist": 7, "cifar10": 8}
 #: generated keys of the key-sensitivity and key-space sections: generate(28, 28, 10, seed)
 GENERATED = (28, 28, 10)
 
@@ -267,6 +274,68 @@ def ciphertext_only(data, n_cipher: int) -> list[Row]:
     return rows
 
 
+#: keys (seeds) per block-wise scheme: the attacks' success depends on the key, so each row is a mean over keys
+BLOCK_KEYS = (0, 1, 2)
+
+
+def block_schemes(dataset: str, seed: int) -> list[tuple[str, Blockwise]]:
+    b = PATCH[dataset]
+    return [(f"blockwise B={b}", Blockwise(block=b, seed=seed)),
+            (f"blockwise B={b} + negpos", Blockwise(block=b, seed=seed, negpos=True)),
+            (f"block order only B={b}", Blockwise(block=b, seed=seed, shuffle=False))]
+
+
+def _attack_block_key(t: Blockwise, train, test, public, secret, pairs) -> dict:
+    c, h, w = test.shape[1:]
+    key = t.key_for(c, h, w)
+    b = key.block
+    cipher_test, cipher_secret = t(test), t(secret)
+    values = {"ssim_cipher": quality(cipher_test, test)["ssim"]}
+    broken = None
+    for k in pairs:
+        est = blockwise_known_plaintext(train[:k], t(train[:k]), b)
+        rec = decrypt_with_estimate(cipher_test, est, b)
+        if k == pairs[0]:
+            values["ssim_known_k1"] = quality(rec, test)["ssim"]
+            values["blocks_known_k1"] = fraction(est["scramble"] >= 0)
+        if broken is None and torch.equal(rec, test):
+            broken = k
+    values["pairs_to_break"] = float("nan") if broken is None else float(broken)
+    t0 = time.time()
+    stats = blockwise_statistics_attack(cipher_secret, public, b)
+    values["ssim_statistics"] = quality(decrypt_with_estimate(cipher_test, stats, b), test)["ssim"]
+    values["blocks_statistics"] = fraction(stats["scramble"] == torch.tensor(key.scramble))
+    # jigsaw: blocks made intact with the statistics' in-block estimate (or already intact)
+    identity = {"scramble": torch.arange(len(key.scramble)), "shuffle": torch.arange(len(key.shuffle))}
+    inner = identity if list(key.shuffle) == sorted(key.shuffle) else {**identity, "shuffle": stats["shuffle"],
+                                                                       "negpos": stats["negpos"]}
+    order = jigsaw_block_order(decrypt_with_estimate(cipher_secret, inner, b), b)
+    jig = decrypt_with_estimate(decrypt_with_estimate(cipher_test, inner, b), {**identity, "scramble": order}, b)
+    values["ssim_jigsaw"] = quality(jig, test)["ssim"]
+    values["seconds"] = time.time() - t0
+    return values
+
+
+def block_attacks(data, pairs, n_cipher: int) -> list[Row]:
+    """Section 6: per scheme, the mean over BLOCK_KEYS of: the block-wise key from k known pairs (and the
+    smallest k that decrypts every test image exactly, per key), the key from cipher statistics, and the
+    block order by a jigsaw solver (after the statistics' in-block estimate when blocks are shuffled)."""
+    rows = []
+    for ds, (train, test) in data.items():
+        public, secret = train[:n_cipher], train[n_cipher:2 * n_cipher]
+        per_key = defaultdict(list)
+        for seed in BLOCK_KEYS:
+            for name, t in block_schemes(ds, seed):
+                per_key[name].append(_attack_block_key(t, train, test, public, secret, pairs))
+        for name, runs in per_key.items():
+            values = {k: float(np.mean([r[k] for r in runs])) for k in runs[0] if k != "pairs_to_break"}
+            broken = ", ".join(f"> {pairs[-1]}" if r["pairs_to_break"] != r["pairs_to_break"]
+                               else str(int(r["pairs_to_break"])) for r in runs)
+            rows.append(Row("block_attacks", ds, name, f"keys {','.join(map(str, BLOCK_KEYS))}", values=values,
+                            shown={"k1": pairs[0], "pairs_to_break": broken}))
+    return rows
+
+
 def _perturbed_keys(key):
     """(label, key) variants of ``key`` a small step away."""
     active = [i for i, v in enumerate(key.vortices) if v.active]
@@ -425,6 +494,8 @@ def main(argv=None) -> int:
         ("keys", lambda: key_sensitivity(data), markdown.key_sensitivity),
         ("neighbouring seeds", lambda: neighbouring_seeds(n_pairs), lambda r: markdown.neighbouring_seeds(r, n_pairs)),
         ("key space", lambda: key_space(args.key_seeds), lambda r: markdown.key_space(r, args.key_seeds)),
+        ("block attacks", lambda: block_attacks(data, pairs, args.n_cipher),
+         lambda r: markdown.block_attacks(r, args.n_cipher, args.n_test, pairs, BLOCK_KEYS)),
     )
     for label, compute, render in steps:
         t0 = time.time()

@@ -35,7 +35,7 @@ def check_size(images: np.ndarray, transform, source: str) -> None:
     h, w = images.shape[1:3]
     if transform.image_size is not None and (h, w) != tuple(transform.image_size):
         kh, kw = transform.image_size
-        what = f"the key {transform.key.label}" if hasattr(transform, "key") else repr(transform)
+        what = f"the key {transform.key_label}" if transform.key_label else repr(transform)
         raise InputError(f"{source}: images are {h}x{w} but {what} is for {kh}x{kw}")
 
 

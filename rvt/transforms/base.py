@@ -109,6 +109,12 @@ class PositionTransform(nn.Module):
         return None
 
     @property
+    def key_label(self) -> str | None:
+        """The label of the key this transform holds (RVT, blockwise key files), else None."""
+        key = getattr(self, "key", None)
+        return getattr(key, "label", None)
+
+    @property
     def source_index(self) -> torch.Tensor:
         if self.image_size is None:
             raise AttributeError(f"{type(self).__name__} has no image size yet; use index_for(h, w)")
