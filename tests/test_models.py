@@ -89,3 +89,11 @@ def test_channels_last_classifier_gives_the_same_logits():
     clf = ImageClassifier(net, 10, optimizer=partial(torch.optim.SGD, lr=0.1), channels_last=True).eval()
     assert clf.net.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(clf(x), expected, atol=1e-5)
+
+
+def test_resnet_patchify_stem():
+    m = build_model("resnet", 1, 10, 28, width=0.25, stem_stride=2, stem_patch=7)
+    assert m.conv1.kernel_size == (7, 7) and m.conv1.stride == (7, 7) and m.conv1.padding == (0, 0)
+    assert m(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(RVTError, match="does not divide the image size 28"):
+        build_model("resnet", 1, 10, 28, stem_patch=8)

@@ -98,10 +98,13 @@ class ModelSettings:
     width: float = 1.0
     patch_size: Optional[int] = None
     stem_stride: int = 1
+    stem_patch: Optional[int] = None
 
     def __post_init__(self):
         _positive("model.img_size", self.img_size)
         _require("model.stem_stride", self.stem_stride in (1, 2), "1 or 2", self.stem_stride)
+        if self.stem_patch is not None:
+            _positive("model.stem_patch", self.stem_patch)
         _positive("model.width", self.width)
         if self.patch_size is not None:
             _positive("model.patch_size", self.patch_size)

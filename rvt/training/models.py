@@ -5,6 +5,8 @@
   at 224 the ImageNet stem is kept (its first convolution re-made for the dataset's channels).
   ``stem_stride=2`` halves the small-image stem's resolution (the quick recipes: a 14x14 / 16x16 first
   stage costs a third of the 28x28 one on a CPU and loses little on these images).
+  ``stem_patch=B`` makes the stem a B x B stride-B convolution (patchify, as a ViT's patch embedding):
+  the CNN counterpart of the block-wise experiments (docs/blockwise.md).
   ``width`` < 1 (the quick experiment) builds the same layout with fewer channels from timm's ResNet
   class (torchvision has no width option), with the same stem rule.
 - ``vit``: a small ViT for 28/32 inputs, timm ``vit_tiny_patch16_224`` re-made at the image size with
@@ -25,9 +27,15 @@ MODELS = ("resnet", "vit", "vit_b16")
 SMALL_INPUT = 64  # inputs up to this side get the small-image stem
 
 
-def _resnet_stem(model: nn.Module, in_chans: int, img_size: int, stem_stride: int = 1) -> nn.Module:
+def _resnet_stem(model: nn.Module, in_chans: int, img_size: int, stem_stride: int = 1,
+                 stem_patch: int | None = None) -> nn.Module:
     out = model.bn1.num_features
-    if img_size <= SMALL_INPUT:
+    if stem_patch:  # patchify: one linear map per B x B block (docs/blockwise.md: absorbs in-block keys)
+        if img_size % stem_patch:
+            raise RVTError(f"model.stem_patch={stem_patch} does not divide the image size {img_size}")
+        model.conv1 = nn.Conv2d(in_chans, out, kernel_size=stem_patch, stride=stem_patch, bias=False)
+        model.maxpool = nn.Identity()
+    elif img_size <= SMALL_INPUT:
         model.conv1 = nn.Conv2d(in_chans, out, kernel_size=3, stride=stem_stride, padding=1, bias=False)
         model.maxpool = nn.Identity()
     else:
@@ -37,7 +45,7 @@ def _resnet_stem(model: nn.Module, in_chans: int, img_size: int, stem_stride: in
 
 
 def _resnet18(in_chans: int, num_classes: int, img_size: int, pretrained: bool, width: float,
-              stem_stride: int = 1) -> nn.Module:
+              stem_stride: int = 1, stem_patch: int | None = None) -> nn.Module:
     if stem_stride != 1 and img_size > SMALL_INPUT:
         raise RVTError(f"model.stem_stride applies to the small-image stem (inputs <= {SMALL_INPUT} px), "
                        f"not to {img_size} px inputs")
@@ -50,8 +58,8 @@ def _resnet18(in_chans: int, num_classes: int, img_size: int, pretrained: bool, 
         model = torchvision.models.resnet18(weights=weights)
         if num_classes != model.fc.out_features:
             model.fc = nn.Linear(model.fc.in_features, num_classes)
-        if img_size <= SMALL_INPUT or in_chans != 3:
-            model = _resnet_stem(model, in_chans, img_size, stem_stride)
+        if img_size <= SMALL_INPUT or in_chans != 3 or stem_patch:
+            model = _resnet_stem(model, in_chans, img_size, stem_stride, stem_patch)
         return model
     if pretrained:
         raise RVTError("model.pretrained needs model.width=1 (no pretrained weights for narrow ResNets)")
@@ -61,7 +69,7 @@ def _resnet18(in_chans: int, num_classes: int, img_size: int, pretrained: bool, 
     # a 'deep' stem of width c0/2 gives the stages c0 input channels; it is then replaced by our stem
     model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, in_chans=in_chans, channels=channels,
                    stem_type="deep", stem_width=channels[0] // 2, zero_init_last=False)
-    return _resnet_stem(model, in_chans, img_size, stem_stride)
+    return _resnet_stem(model, in_chans, img_size, stem_stride, stem_patch)
 
 
 def _timm(arch: str, pretrained: bool, pretrained_file: str | None, **kwargs) -> nn.Module:
@@ -85,7 +93,7 @@ def _timm(arch: str, pretrained: bool, pretrained_file: str | None, **kwargs) ->
 def build_model(name: str, in_chans: int, num_classes: int, img_size: int, pretrained: bool = False,
                 width: float = 1.0, arch: str | None = None, patch_size: int | None = None,
                 pretrained_file: str | None = None, kwargs: dict | None = None,
-                stem_stride: int = 1) -> nn.Module:
+                stem_stride: int = 1, stem_patch: int | None = None) -> nn.Module:
     """A classifier for ``in_chans`` x ``img_size`` x ``img_size`` images and ``num_classes`` classes.
 
     ``kwargs`` go to timm's ``create_model`` (ViTs). Smaller variants (the quick experiment's) are plain
@@ -96,7 +104,8 @@ def build_model(name: str, in_chans: int, num_classes: int, img_size: int, pretr
     if name == "resnet":
         if kwargs:
             raise RVTError(f"model resnet takes no kwargs, got {sorted(kwargs)}")
-        return _resnet18(in_chans, num_classes, img_size, pretrained, float(width), int(stem_stride))
+        return _resnet18(in_chans, num_classes, img_size, pretrained, float(width), int(stem_stride),
+                         int(stem_patch) if stem_patch else None)
     if name in ("vit", "vit_b16"):
         arch = arch or ("vit_tiny_patch16_224" if name == "vit" else "vit_base_patch16_224")
         patch = int(patch_size or (4 if name == "vit" else 16))
