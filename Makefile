@@ -12,7 +12,7 @@ export WANDB_MODE ?= offline
 # Hydra overrides passed through, e.g. `make train ARGS="dataset=fashion_mnist transform=random"`
 ARGS        ?=
 
-.PHONY: env data train test bench information sweep sweep-keyed sweep-strength sweep-vortices table security clean
+.PHONY: env data train test bench information sweep sweep-keyed sweep-strength sweep-vortices table security frontier clean
 
 env: $(VENV)/.installed
 
@@ -84,6 +84,10 @@ table: env
 
 security: env data
 	$(PY) experiments/security.py
+
+# the utility-security frontier from runs.csv (make table) and security.csv (make security)
+frontier: env
+	$(PY) experiments/frontier.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -47,7 +47,7 @@ from rvt.security.attacks import (candidate_matrix, ciphertext_only_map, guess_m
                                   map_accuracy, recover)
 from rvt.security.block_attacks import (blockwise_known_plaintext, blockwise_statistics_attack,
                                         decrypt_with_estimate, jigsaw_block_order)
-from rvt.transforms.blockwise import Blockwise
+from rvt.transforms.blockwise import PATCH_FOR, Blockwise
 from rvt.transforms.keys import Vortex, generate, load_key
 from rvt.transforms.vortex import _window_polar, vortex_source_index
 
@@ -55,8 +55,7 @@ LOCALITIES = (0.1, 0.3)
 #: the files that produce these numbers: the commit line says '(modified)' when one differs from HEAD
 SOURCES = ("experiments/security.py", "experiments/security_markdown.py", "experiments/common.py",
            "rvt/security/attacks.py", "rvt/security/block_attacks.py", "rvt/transforms")
-#: block side of the block-wise schemes: the patch of the quick recipes' ViTs (conf/recipe/quick_*_vit.yaml)
-PATCH = {"mnist": 7, "fashion_mnist": 7, "cifar10": 8}
+
 #: generated keys of the key-sensitivity and key-space sections: generate(28, 28, 10, seed)
 GENERATED = (28, 28, 10)
 
@@ -279,7 +278,7 @@ BLOCK_KEYS = (0, 1, 2)
 
 
 def block_schemes(dataset: str, seed: int) -> list[tuple[str, Blockwise]]:
-    b = PATCH[dataset]
+    b = PATCH_FOR[dataset]
     return [(f"blockwise B={b}", Blockwise(block=b, seed=seed)),
             (f"blockwise B={b} + negpos", Blockwise(block=b, seed=seed, negpos=True)),
             (f"block order only B={b}", Blockwise(block=b, seed=seed, shuffle=False))]
@@ -329,6 +328,8 @@ def block_attacks(data, pairs, n_cipher: int) -> list[Row]:
                 per_key[name].append(_attack_block_key(t, train, test, public, secret, pairs))
         for name, runs in per_key.items():
             values = {k: float(np.mean([r[k] for r in runs])) for k in runs[0] if k != "pairs_to_break"}
+            needed = [r["pairs_to_break"] for r in runs]
+            values["pairs_to_break_max"] = float("nan") if any(k != k for k in needed) else max(needed)  # nan: not broken
             broken = ", ".join(f"> {pairs[-1]}" if r["pairs_to_break"] != r["pairs_to_break"]
                                else str(int(r["pairs_to_break"])) for r in runs)
             rows.append(Row("block_attacks", ds, name, f"keys {','.join(map(str, BLOCK_KEYS))}", values=values,
