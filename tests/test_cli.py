@@ -183,3 +183,14 @@ def test_bench_quick_runs(capsys):
     assert run("bench", "--quick", "--repeats", "1", "--only", "transforms") == 0
     out = capsys.readouterr().out
     assert "RVT authors:mnist authors" in out and "x clone" in out
+
+
+def test_bench_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert run("bench", "--quick", "--repeats", "1", "--only", "transforms", "--transforms", "rvt",
+               "blockwise", "--json", out) == 0
+    result = json.loads(out.read_text())
+    assert result["machine"]["threads"] >= 1 and result["machine"]["torch"] == torch.__version__
+    rows = result["transforms"]
+    assert {r["transform"].split(" ")[0] for r in rows} >= {"clone()", "RVT", "blockwise"}
+    assert all(r["images_per_s"] > 0 for r in rows) and "pipeline" not in result

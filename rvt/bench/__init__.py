@@ -10,21 +10,54 @@ import platform
 
 import torch
 
-def run_bench(args) -> None:
+def machine() -> dict:
+    """Where a benchmark ran: host, CPU threads, torch, GPU (in every JSON result)."""
+    import os
+    import subprocess
+
+    commit = None
+    try:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        p = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        commit = p.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "commit": commit}
+
+
+def run_bench(args) -> dict:
+    """Run the chosen sections, print their tables, and return (and with ``--json FILE`` write atomically)
+    {"machine": ..., "date": ..., "<section>": rows}."""
+    import datetime
+    import json
+
+    from rvt.io import atomic_write_text
+
     sections = args.only or ["transforms", "information", "pipeline"]
-    print(f"rvt bench on {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-          + (f", CUDA {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA"))
+    info = machine()
+    print(f"rvt bench on {info['machine']}, {info['threads']} threads, torch {info['torch']}"
+          + (f", CUDA {info['cuda']}" if info["cuda"] else ", no CUDA"))
+    out = {"machine": info, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "quick": bool(args.quick)}
     if "transforms" in sections:
         from rvt.bench.transforms import bench_transforms
 
-        bench_transforms(repeats=args.repeats, quick=args.quick, names=getattr(args, "transforms", None))
+        out["transforms"] = bench_transforms(repeats=args.repeats, quick=args.quick,
+                                             names=getattr(args, "transforms", None))
     if "information" in sections:
         from rvt.bench.information import bench_information
 
         print("\n[information]")
-        bench_information(print_fn=print)
+        out["information"] = bench_information(print_fn=print)
     if "pipeline" in sections:
         from rvt.bench.pipeline import bench_pipeline
 
         print("\n[pipeline]")
-        bench_pipeline(print_fn=print)
+        out["pipeline"] = bench_pipeline(print_fn=print, **({"n_images": 2000, "n_per_image": 300, "repeats": 1}
+                                                          if args.quick else {}))
+    if getattr(args, "json", None):
+        atomic_write_text(args.json, json.dumps(out, indent=1, default=str) + "\n")
+        print(f"\nwrote {args.json}")
+    return out

@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sections to run: transforms information pipeline (default: all)")
     p.add_argument("--transforms", nargs="*", default=None, metavar="NAME",
                    help="registered transforms to time (default: all)")
+    p.add_argument("--json", metavar="FILE", help="also write the results (and the machine, commit, date) as JSON")
     p.set_defaults(func=cmd_bench)
 
     register_info(sub)
