@@ -312,29 +312,40 @@ def test_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tmp_path, dat
 
 
 SPY = '''
-import json, os
+import hashlib, json, os
+import torch
 from pytorch_lightning import Callback
 
+def digest(t):
+    return hashlib.sha1(t.numpy().tobytes()).hexdigest()
+
 class RecordSamples(Callback):
-    """Writes the training indices this rank's sampler gave it in epoch 0 to <dir>/rank<r>.json."""
+    """Writes the training indices this rank's sampler gave it in epoch 0 and its random streams' states
+    at the start of training to <dir>/rank<r>.json."""
     def __init__(self, out):
         self.out = out
+    def on_train_start(self, trainer, pl_module):
+        self.streams = {"torch": digest(torch.get_rng_state()),
+                        "maps": digest(trainer.datamodule.transform.generator.get_state())}
     def on_train_epoch_end(self, trainer, pl_module):
         sampler = trainer.train_dataloader.sampler
         sampler.set_epoch(0)
         seen = [int(i) for batch in sampler for i in batch]
         with open(os.path.join(self.out, f"rank{trainer.global_rank}.json"), "w") as f:
-            json.dump({"world": trainer.world_size, "seen": seen}, f)
+            json.dump({"world": trainer.world_size, "seen": seen, "streams": self.streams}, f)
 '''
 
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path, data_dir):
     """Two CPU processes: each rank trains on its own shard (disjoint samples that together cover the
-    training set), the step count follows from the data (no batch limit), the test set is counted once."""
+    training set) with its own random streams (augmentation, RICAP, per-image maps), the step count
+    follows from the data and the per-device batch (no batch limit), and an uneven test set (33 images on
+    2 ranks) is counted once."""
     (tmp_path / "spy.py").write_text(SPY)
     run_dir = tmp_path / "run"
-    p = run_cli(tiny(data_dir) + ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+    p = run_cli(tiny(data_dir) + ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "transform=random",
+                                  "dataset.test_subset=33", "module.ricap_beta=0.3",
                                   "trainer.limit_train_batches=1.0", f"hydra.run.dir={run_dir}", "logger=none",
                                   "+callbacks.spy._target_=spy.RecordSamples", f"+callbacks.spy.out={tmp_path}"],
                 data_dir, tmp_path, extra_env={"PYTHONPATH": str(tmp_path)})
@@ -345,8 +356,12 @@ def test_ddp_on_two_cpu_processes(tmp_path, data_dir):
     a, b = (set(r["seen"]) for r in ranks)
     assert len(a) == len(ranks[0]["seen"]) == 32 and len(b) == 32 and not a & b  # disjoint shards
     assert a | b == set(range(64))  # 64 training images, every one seen once per epoch
-    # 64 images over 2 ranks in batches of 16: 2 steps of 2 x 16 images
-    assert res["world_size"] == 2 and res["steps"] == 2 and res["n_test"] == 32
+    # 64 images over 2 ranks in per-device batches of 16 (a global batch of 32): 2 steps
+    assert res["world_size"] == 2 and res["steps"] == 2 and res["n_test"] == 33
+    assert ranks[0]["streams"]["torch"] != ranks[1]["streams"]["torch"]  # crops, flips, RICAP differ per rank
+    assert ranks[0]["streams"]["maps"] != ranks[1]["streams"]["maps"]  # so do the per-image random maps
+    acc = res["test_acc_last"]
+    assert abs(acc * 33 - round(acc * 33)) < 1e-4  # a fraction of 33 images: none padded or counted twice
     assert res["history"][0]["test_acc"] is not None
 
 

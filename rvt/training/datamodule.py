@@ -49,6 +49,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.img_size = int(img_size) if img_size else self.size
         self.pipeline = BatchPipeline(transform, self.img_size, mean, std, augment, padding, flip, color_jitter)
         self.splits: dict[str, TensorBatches] = {}
+        self._streams_split_for: set = set()
 
     @property
     def transform(self):
@@ -60,6 +61,9 @@ class ImageDataModule(pl.LightningDataModule):
         read_split(self.name, self.data_dir, train=False, download=self.download)
 
     def setup(self, stage: str | None = None):
+        if self.trainer is not None and stage not in self._streams_split_for:
+            self._streams_split_for.add(stage)
+            self._per_rank_streams()
         if self.splits:
             return
         x, y = read_split(self.name, self.data_dir, train=True, download=self.download)
@@ -81,6 +85,19 @@ class ImageDataModule(pl.LightningDataModule):
         log.info("%s: %d train, %d val, %d test images (%dx%dx%d uint8, fed at %d)", self.name,
                  len(self.splits["train"]), len(self.splits["val"]), len(self.splits["test"]),
                  self.channels, self.size, self.size, self.img_size)
+
+    def _per_rank_streams(self) -> None:
+        """DDP: give every rank its own random streams. ``seed_everything`` seeds all ranks alike, so the
+        crops, flips, jitter, RICAP mosaics (torch's global generator) and per-image random maps (the
+        transform's generator) would repeat on every rank; each stream is re-seeded with a value drawn
+        from it (the same on every rank: deterministic) plus the rank. One process: nothing changes."""
+        rank, world = self._rank()
+        if world <= 1:
+            return
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,))) + rank)  # also seeds every CUDA device
+        generator = getattr(self.transform, "generator", None)
+        if isinstance(generator, torch.Generator):
+            generator.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)) + rank)
 
     def _rank(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -131,6 +148,7 @@ class ImageDataModule(pl.LightningDataModule):
         generator = getattr(self.transform, "generator", None)
         if "transform_rng" in state and isinstance(generator, torch.Generator):
             generator.set_state(state["transform_rng"])
+        self._per_rank_streams()  # rank 0's saved state is restored on every rank: split it again
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
