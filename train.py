@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from rvt.errors import RVTError
-from rvt.training.config import validate
+from rvt.training.config import paper_vit_from_scratch, validate
 from rvt.training.models import count_parameters
 from rvt.training.progress import progress_setup
 from rvt.training.tracking import finish, log_results, log_start, sweep_name
@@ -53,7 +53,11 @@ def build_transform(cfg: DictConfig):
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Every setting a user can mistype, checked before anything is built (rvt/training/config.py)."""
+    """Every setting a user can mistype, checked before anything is built (rvt/training/config.py); a paper
+    ViT cell without pretrained weights gets the from-scratch recipe (conf/experiment/paper.yaml)."""
+    if paper_vit_from_scratch(cfg):
+        log.info("experiment=paper, %s without pretrained weights: the from-scratch recipe (AdamW, warm-up), "
+                 "recorded as experiment paper-scratch", cfg.model.name)
     validate(cfg)
     if "paper" in cfg:
         cells = cfg.paper.cells

@@ -437,3 +437,23 @@ def test_blockwise_with_channel_shuffle_on_rgb(tmp_path, monkeypatch):
     res = train_script.train(cfg)
     assert cfg.transform.block == 8 and res["info_loss"] is None and res["transform_map_sha1"] is None
     assert res["test_acc"] is not None
+
+
+def test_paper_vit_cells_without_weights_get_the_from_scratch_recipe(tmp_path):
+    for model in ("vit", "vit_b16"):
+        cfg = make_cfg(["experiment=paper", "dataset=mnist", f"model={model}", "transform=rvt"], tmp_path)
+        train_script.check_config(cfg)
+        assert cfg.experiment_name == "paper-scratch" and "paper-scratch" in OmegaConf.to_container(cfg, resolve=True)["tags"]
+        assert cfg.optimizer._target_ == "torch.optim.AdamW" and cfg.scheduler.warmup_epochs == 5.0
+        assert cfg.trainer.max_epochs == 30 and cfg.model.img_size == 224  # the authors' cell otherwise
+        import hydra
+
+        opt = hydra.utils.instantiate(cfg.optimizer)([torch.nn.Parameter(torch.zeros(1))])
+        assert isinstance(opt, torch.optim.AdamW)
+    cfg = make_cfg(["experiment=paper", "dataset=mnist", "model=vit_b16", "transform=rvt", "model.pretrained=true"],
+                   tmp_path)
+    train_script.check_config(cfg)  # with weights: the authors' fine-tuning settings
+    assert cfg.experiment_name == "paper" and cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.lr == 0.005
+    cfg = make_cfg(["experiment=paper", "dataset=mnist", "model=resnet", "transform=rvt"], tmp_path)
+    train_script.check_config(cfg)
+    assert cfg.experiment_name == "paper" and cfg.optimizer._target_ == "torch.optim.SGD"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, List, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from rvt.errors import RVTError
@@ -175,6 +175,24 @@ def _kind(schema, name: str) -> str:
         if t.__name__ in str(hint):
             return text
     return "a list of numbers" if "List" in str(hint) else "valid"
+
+
+def paper_vit_from_scratch(cfg: DictConfig) -> bool:
+    """experiment=paper, a ViT cell and no pretrained weights: swap in ``paper.vit_from_scratch`` (the
+    authors' SGD settings are for fine-tuning and do not train ViT-B/16 from scratch) and rename the
+    experiment ``paper-scratch``. Returns whether it did."""
+    if cfg.get("experiment_name") != "paper" or "paper" not in cfg:
+        return False
+    model = cfg.model
+    if model.get("name") not in ("vit", "vit_b16") or model.get("pretrained") or model.get("pretrained_file"):
+        return False
+    recipe = cfg.paper.vit_from_scratch
+    with open_dict(cfg):
+        cfg.optimizer = OmegaConf.create(OmegaConf.to_container(recipe.optimizer))
+        cfg.scheduler = OmegaConf.create(OmegaConf.to_container(recipe.scheduler))
+        cfg.module.label_smoothing = float(recipe.label_smoothing)
+        cfg.experiment_name = "paper-scratch"
+    return True
 
 
 def validate(cfg: DictConfig) -> None:
