@@ -12,7 +12,7 @@ export WANDB_MODE ?= offline
 # Hydra overrides passed through, e.g. `make train ARGS="dataset=fashion_mnist transform=random"`
 ARGS        ?=
 
-.PHONY: env data train test bench information sweep sweep-keyed sweep-strength sweep-vortices table security frontier clean
+.PHONY: env data train test bench information sweep sweep-keyed sweep-strength sweep-vortices table security frontier gpu-check clean
 
 env: $(VENV)/.installed
 
@@ -84,6 +84,11 @@ table: env
 
 security: env data
 	$(PY) experiments/security.py
+
+# the prepared GPU check (experiments/gpu_check.py): CUDA tests, rvt bench, MNIST ResNet none/rvt/random;
+# GPU_CHECK_ARGS=--small runs it on the CPU in minutes
+gpu-check: env data
+	$(PY) experiments/gpu_check.py $(GPU_CHECK_ARGS)
 
 # the utility-security frontier from runs.csv (make table) and security.csv (make security)
 frontier: env

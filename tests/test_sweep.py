@@ -157,3 +157,26 @@ def test_local_launcher_one_failed_job_keeps_the_other(tmp_path, data_dir):
     assert res["status"] == "finished" and res["transform_mode"] == "authors" and 0 <= res["test_acc"] <= 1
     assert not (sweep / "0-mnist-resnet-rvt-before-s3407" / "results.json").exists()
     assert list((sweep / ".submitit").glob("*/*_log.err"))  # every job's log is kept
+
+
+@pytest.mark.slow
+def test_gpu_check_small_mode_on_cpu(tmp_path, data_dir):
+    """The prepared GPU check runs end to end on the CPU (--small) and records every step."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "gpu"
+    p = subprocess.run([sys.executable, "experiments/gpu_check.py", "--small", "--device", "cpu", "--out", str(out),
+                        "--data-dir", str(data_dir)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    steps = {s["step"]: s for s in summary["steps"]}
+    assert set(steps) == {"cuda-tests", "bench", "train none", "train rvt", "train random"}
+    assert all(s["status"] == "ok" for s in steps.values()) and summary["device"] == "cpu"
+    assert steps["cuda-tests"]["tests"] >= 5  # collected (and skipped without CUDA)
+    bench = json.loads((out / "bench.json").read_text())
+    assert bench["transforms"] and bench["machine"]["commit"]
+    for t in ("none", "rvt", "random"):
+        assert 0 <= steps[f"train {t}"]["test_acc"] <= 1 and steps[f"train {t}"]["epoch_seconds"][0] > 0
+    assert "| train rvt | ok |" in (out / "summary.md").read_text()

@@ -241,6 +241,7 @@ def test_source_index_is_exposed_and_moves_with_the_module():
         RandomPermutation(0).source_index
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("make", TRANSFORMS[:4])
 def test_cpu_equals_cuda(make, mnist_test):
@@ -252,7 +253,23 @@ def test_cpu_equals_cuda(make, mnist_test):
     assert torch.equal(t.inverse(gpu).cpu(), make().inverse(make()(x)))
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_random_permutation_same_maps_on_cuda():
     x = torch.arange(64, dtype=torch.uint8).view(1, 1, 8, 8).repeat(4, 1, 1, 1)
     assert torch.equal(RandomPermutation(2)(x.cuda()).cpu(), RandomPermutation(2)(x))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["rvt", "blockwise", "permutation"])
+def test_training_pipeline_cpu_equals_cuda(name, cifar_test):
+    """The batch the network sees (encrypted, resized to 224, normalised) is the same on both devices."""
+    from rvt.training.pipeline import BatchPipeline
+
+    x = torch.from_numpy(cifar_test[0][:64]).permute(0, 3, 1, 2).contiguous()
+    t = rvt.registry.transform_spec(name).for_dataset("cifar10")
+    pipe = BatchPipeline(t, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), augment="none")
+    cpu = pipe(x, train=True)
+    gpu = pipe.to("cuda")(x.cuda(), train=True)
+    assert gpu.device.type == "cuda" and torch.allclose(gpu.cpu(), cpu, atol=1e-4)

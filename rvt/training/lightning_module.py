@@ -85,8 +85,11 @@ class ImageClassifier(pl.LightningModule):
     def on_train_epoch_end(self):
         self._sync()
         if self._t_epoch is not None:
-            self.progress["train_seconds"] += time.perf_counter() - self._t_epoch - self._val_seconds
+            seconds = time.perf_counter() - self._t_epoch - self._val_seconds
+            self.progress["train_seconds"] += seconds
             self._t_epoch = None
+            if self.progress["history"] and self.progress["history"][-1]["epoch"] == self.current_epoch:
+                self.progress["history"][-1]["train_seconds"] = round(seconds, 3)  # this epoch's training time
 
     # -- validation (and the per-epoch test of the authors' protocol) ----------------------------
     def on_validation_epoch_start(self):
