@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     steps = []
 
     code, s = run([py, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", f"--junitxml={out / 'cuda-tests.xml'}",
-                   "tests/test_transforms.py"], out / "cuda-tests.log", 600, env)
+                   "tests/test_transforms.py", "tests/test_train.py"], out / "cuda-tests.log", 600, env)
     steps.append({"step": "cuda-tests", "status": "ok" if code == 0 else f"failed ({code})", "seconds": round(s, 1),
                   **junit_counts(out / "cuda-tests.xml")})
 

@@ -97,3 +97,25 @@ def test_resnet_patchify_stem():
     assert m(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     with pytest.raises(RVTError, match="does not divide the image size 28"):
         build_model("resnet", 1, 10, 28, stem_patch=8)
+
+
+def test_compile_falls_back_to_eager_and_keeps_checkpoints_clean(monkeypatch, caplog):
+    from functools import partial
+
+    from rvt.training.lightning_module import ImageClassifier
+
+    def broken_compile(module):
+        def run(x):
+            raise RuntimeError("no backend here")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    net = build_model("resnet", 1, 10, 28, width=0.25).eval()
+    clf = ImageClassifier(net, 10, optimizer=partial(torch.optim.SGD, lr=0.1), compile=True).eval()
+    assert all(k.startswith("net.") for k in clf.state_dict())  # no second copy of the weights
+    x = torch.rand(2, 1, 28, 28)
+    with caplog.at_level("WARNING", logger="train"):
+        out = clf(x)
+    assert torch.allclose(out, net(x)) and "torch.compile failed (RuntimeError: no backend here)" in caplog.text
+    assert clf._compiled is None
+

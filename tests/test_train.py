@@ -457,3 +457,32 @@ def test_paper_vit_cells_without_weights_get_the_from_scratch_recipe(tmp_path):
     cfg = make_cfg(["experiment=paper", "dataset=mnist", "model=resnet", "transform=rvt"], tmp_path)
     train_script.check_config(cfg)
     assert cfg.experiment_name == "paper" and cfg.optimizer._target_ == "torch.optim.SGD"
+
+
+
+class RecordDevice:
+    """A callback (by its import path in a config) noting where the splits and the first batch live."""
+
+    seen: dict = {}
+
+    def __new__(cls):
+        from pytorch_lightning import Callback
+
+        class _Where(Callback):
+            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+                cls.seen["splits"] = {k: str(v.x.device) for k, v in trainer.datamodule.splits.items()}
+                cls.seen["batch"] = str(batch[0].device)
+
+        return _Where()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_run_keeps_the_data_on_the_device(tmp_path, data_dir):
+    """trainer=gpu: bf16 autocast, the uint8 splits resident on the GPU (batches gathered there)."""
+    cfg = make_cfg([a for a in tiny(data_dir) if a != "trainer=cpu"]
+                   + ["trainer=gpu", "logger=none", "+callbacks.where._target_=test_train.RecordDevice"], tmp_path)
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.data.resident == "auto"
+    res = train_script.train(cfg)
+    assert res["accelerator"] == "CUDAAccelerator"
+    assert set(RecordDevice.seen["splits"].values()) == {"cuda:0"} and RecordDevice.seen["batch"] == "cuda:0"

@@ -115,6 +115,7 @@ class ModuleSettings:
     ricap_beta: Optional[float] = None
     label_smoothing: float = 0.0
     channels_last: bool = False
+    compile: bool = False
 
     def __post_init__(self):
         if self.ricap_beta is not None:

@@ -9,6 +9,7 @@ in checkpoints, so a resumed run reports the same as an uninterrupted one.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Callable
 
@@ -20,6 +21,8 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from rvt.training.ricap import ricap, ricap_accuracy, ricap_loss
 
+log = logging.getLogger("train")
+
 
 class ImageClassifier(pl.LightningModule):
     """Image classifier trained on (encrypted) batches: the network, its optimiser and schedule, RICAP,
@@ -27,13 +30,17 @@ class ImageClassifier(pl.LightningModule):
 
     def __init__(self, net: nn.Module, num_classes: int, optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, ricap_beta: float | None = None,
-                 label_smoothing: float = 0.0, channels_last: bool = False, run_config: dict | None = None):
+                 label_smoothing: float = 0.0, channels_last: bool = False, compile: bool = False,
+                 run_config: dict | None = None):
         super().__init__()
         # primitives only (the resolved run config travels in the checkpoint for eval.py)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         # channels-last convolutions: +40 % images/s for the small ResNets on a CPU, the fast path on a GPU
         self.channels_last = bool(channels_last)
         self.net = net.to(memory_format=torch.channels_last) if self.channels_last else net
+        # torch.compile is lazy: it fails (if it does) at the first call, where forward falls back to eager
+        # (kept outside the module tree: its parameters are the net's, not a second copy in checkpoints)
+        object.__setattr__(self, "_compiled", torch.compile(self.net) if compile else None)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.ricap_beta = float(ricap_beta) if ricap_beta else None
@@ -52,6 +59,13 @@ class ImageClassifier(pl.LightningModule):
             x = x.to(self.dtype)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        if self._compiled is not None:
+            try:
+                return self._compiled(x)
+            except Exception as e:  # no compiler, unsupported op, ...: the run goes on uncompiled
+                log.warning("torch.compile failed (%s: %s); running the network uncompiled", type(e).__name__,
+                            str(e).strip().splitlines()[0] if str(e).strip() else "")
+                object.__setattr__(self, "_compiled", None)
         return self.net(x)
 
     # -- training ------------------------------------------------------------------------------

@@ -20,8 +20,14 @@ class TensorBatches(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.y)
 
+    def to(self, device) -> "TensorBatches":
+        """Keep the split on ``device`` (a GPU): batches are then drawn there, no per-batch copy."""
+        self.x, self.y = self.x.to(device), self.y.to(device)
+        return self
+
     def __getitem__(self, idx):
         if isinstance(idx, torch.Tensor):  # index_select: ~10x faster than advanced indexing on uint8
+            idx = idx.to(self.x.device, non_blocking=True)
             return self.x.index_select(0, idx), self.y.index_select(0, idx)
         return self.x[idx], self.y[idx]
 
