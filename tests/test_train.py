@@ -486,3 +486,13 @@ def test_gpu_run_keeps_the_data_on_the_device(tmp_path, data_dir):
     res = train_script.train(cfg)
     assert res["accelerator"] == "CUDAAccelerator"
     assert set(RecordDevice.seen["splits"].values()) == {"cuda:0"} and RecordDevice.seen["batch"] == "cuda:0"
+
+
+def test_sampler_yields_device_slices_of_one_epoch_order():
+    from rvt.training.sampler import IndexBatchSampler
+
+    plain = IndexBatchSampler(100, 32, shuffle=True, drop_last=True, seed=3)
+    resident = IndexBatchSampler(100, 32, shuffle=True, drop_last=True, seed=3, device="meta")
+    batches = list(resident)
+    assert len(batches) == 3 and all(b.device.type == "meta" and b.shape == (32,) for b in batches)
+    assert [b.tolist() for b in plain] == [b.tolist() for b in IndexBatchSampler(100, 32, True, True, seed=3)]

@@ -125,7 +125,7 @@ class ImageDataModule(pl.LightningDataModule):
         if train:
             bs = max(1, min(bs, len(ds) // world))
         sampler = IndexBatchSampler(len(ds), bs, shuffle=train, drop_last=train, seed=self.seed,
-                                    rank=rank, world_size=world)
+                                    rank=rank, world_size=world, device=self._resident_on)
         workers = 0 if self._resident_on is not None else self.num_workers  # workers cannot share GPU tensors
         return torch.utils.data.DataLoader(ds, sampler=sampler, batch_size=None, num_workers=workers,
                                            pin_memory=torch.cuda.is_available() and self._resident_on is None,

@@ -40,9 +40,11 @@ class IndexBatchSampler(torch.utils.data.Sampler):
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, drop_last: bool, seed: int = 0,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, device=None):
         self.n, self.batch_size, self.shuffle, self.drop_last = n, int(batch_size), shuffle, drop_last
         self.seed, self.rank, self.world_size, self.epoch = int(seed), rank, world_size, 0
+        # resident data: the epoch's order goes to the device once, batches are slices of it there
+        self.device = device
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -61,6 +63,8 @@ class IndexBatchSampler(torch.utils.data.Sampler):
 
     def __iter__(self):
         order = self._order()
+        if self.device is not None:
+            order = order.to(self.device)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
             if self.drop_last and len(batch) < self.batch_size:
