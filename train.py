@@ -75,6 +75,8 @@ def check_transform_fits(transform, cfg: DictConfig) -> None:
         what = f"key {transform.key_label}" if transform.key_label else f"transform {cfg.transform.name}"
         raise RVTError(f"the {what} is for {size[0]}x{size[1]} images, but {cfg.dataset.name} images are "
                        f"{expected[0]}x{expected[1]}; give a key made for them (transform.key=...)")
+    if getattr(transform, "fixed", False) and not getattr(transform, "moves_channels", False):
+        transform.index_for(*expected)  # builds (and caches) the map: e.g. a block that does not divide the image
 
 
 def transform_identity(transform, size: int) -> dict:

@@ -404,6 +404,8 @@ def test_user_errors_are_one_line(tmp_path, data_dir):
     (["transform.key=authors:mnist:0"], "no active vortex"),
     (["progress=sometimes"], "progress must be one of auto, bar, lines, none"),
     (["model.stem_stride=3"], "model.stem_stride must be 1 or 2, got 3"),
+    (["transform=blockwise", "transform.block=5"], "blockwise: block 5 must divide the image size, got 28x28"),
+    (["transform=block", "transform.block=5"], "needs image sides divisible by 5, got 28x28"),
     (["module.channels_last=maybe"], "module.channels_last must be true or false"),
 ])
 def test_bad_values_are_refused_before_any_model_is_built(tmp_path, monkeypatch, overrides, message):
