@@ -218,10 +218,10 @@ class Blockwise(PositionTransform):
         index, mask = self._maps(c, h, w, batch.device, inverse)
         flat = batch.reshape(n, c * h * w)
         if inverse and mask is not None:  # undo the inversion first, then move the values back
-            flat = torch.where(mask, _top(flat) - flat, flat)
+            flat = _invert(flat, mask)
         out = torch.gather(flat, 1, index.expand(n, -1))
         if not inverse and mask is not None:
-            out = torch.where(mask, _top(out) - out, out)
+            out = _invert(out, mask)
         out = out.view(n, c, h, w)
         return out[0] if single else out
 
@@ -238,9 +238,15 @@ class Blockwise(PositionTransform):
         return f"block={self.block}, seed={self.seed}, " + "+".join(on)
 
 
-def _top(x: torch.Tensor):
-    """The largest pixel value of x's dtype as the transform sees it: 255 for integers, 1 for floats."""
-    return 1.0 if x.is_floating_point() else 255
+def _invert(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Negative-positive where ``mask`` is set, one elementwise op: 255 - v == v ^ 255 on uint8 pixels,
+    1 - v == v * -1 + 1 on float pixels in [0, 1]."""
+    if x.dtype == torch.uint8:
+        return torch.bitwise_xor(x, mask.to(torch.uint8) * 255)
+    if x.is_floating_point():
+        m = mask.to(x.dtype)
+        return torch.addcmul(m, x, 1 - 2 * m)
+    return torch.where(mask, 255 - x, x)
 
 
 __all__ = ["Blockwise", "BlockwiseKey", "KEY_FORMAT", "PATCH_FOR", "generate_blockwise", "value_map", "value_mask"]
