@@ -118,7 +118,12 @@ def test_swap_never_increases_information_and_equality_iff_no_pair_moves_apart(c
         float((flat[:, s] * flat[:, t]).sum()) > 0 and sq(ginv[s], ginv[t]) > sq(s, t)
         for s, t in itertools.permutations(range(p), 2))
     assert (loss.item() > 0) == moved_apart
-    assert (kept.item() == info.item()) == (not moved_apart)
+    # the retained information is the total minus the loss: equal to it when no pair moves apart (a pair
+    # that moves apart at a long distance may lose less than the total's last bit, so no strict '<')
+    if not moved_apart:
+        assert kept.item() == pytest.approx(info.item(), rel=1e-12)
+    else:
+        assert kept.item() <= info.item() and info.item() - kept.item() == pytest.approx(loss.item() * info.item(), rel=1e-6, abs=1e-12)
 
 
 @PROPS
