@@ -74,14 +74,20 @@ _REGISTRY: dict[str, TransformSpec] = {}
 
 
 def register_transform(name: str, *, defaults: dict | None = None, label: str | None = None,
-                       run_name: str | None = None, description: str | None = None):
-    """Class decorator: register ``cls`` as transform ``name`` (see the module docstring)."""
+                       run_name: str | None = None, description: str | None = None, before: str | None = None):
+    """Class decorator: register ``cls`` as transform ``name`` (see the module docstring); ``before``: the
+    registered name it precedes in tables (default: after every name registered so far)."""
     def decorate(cls):
         if name in _REGISTRY and _REGISTRY[name].cls is not cls:
             raise ValueError(f"transform {name!r} is already registered by {_REGISTRY[name].cls.__name__}")
         doc = (cls.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = TransformSpec(name, cls, dict(defaults or {}), label or name, run_name or name,
                                         description or (doc[0] if doc else ""))
+        if before in _REGISTRY:
+            order = [n for n in _REGISTRY if n != name]
+            order.insert(order.index(before), name)
+            for n in order:  # re-insert in the new order (dicts keep insertion order)
+                _REGISTRY[n] = _REGISTRY.pop(n)
         return cls
     return decorate
 

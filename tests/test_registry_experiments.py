@@ -32,13 +32,13 @@ def toy_flip():
 
 
 def test_a_registered_transform_reaches_every_study(toy_flip, tmp_path):
-    builtins = ["none", "rvt-authors", "rvt-bijective", "permutation", "block", "random"]
+    builtins = ["none", "rvt-authors", "rvt-bijective", "permutation", "block", "blockwise", "random"]
 
     # information.py: one case with the registry label, and one row of its tables
     cases = information.transforms_for("mnist", 28, 28, counts=[1], seeds=[0])
     toy = [c for c in cases if c[0] == "toy-flip"]
     assert len(toy) == 1 and isinstance(toy[0][-1], toy_flip)
-    assert [c[0] for c in cases[:7]] == builtins + ["toy-flip"]
+    assert [c[0] for c in cases[:8]] == builtins + ["toy-flip"]
     assert ("toy-flip", "Mirror left to right (a test transform).") in information.named()
 
     # security.py: in the list, and in the sections of keyed maps (synthetic images, no dataset read)
@@ -46,7 +46,7 @@ def test_a_registered_transform_reaches_every_study(toy_flip, tmp_path):
     assert names == builtins + ["toy-flip"]
     images = torch.randint(0, 256, (4, 1, 28, 28), generator=torch.Generator().manual_seed(0)).to(torch.uint8)
     facts = {r.transform: r for r in security.key_facts({"mnist": (images, images)})}
-    assert set(facts) == {"rvt-authors", "rvt-bijective", "permutation", "block", "toy-flip"}
+    assert set(facts) == {"rvt-authors", "rvt-bijective", "permutation", "block", "blockwise", "toy-flip"}
     assert facts["toy-flip"]["fixed_points"] == 0.0 and facts["toy-flip"]["histogram_kept"] == 1.0
 
     # report.py: a run of the toy transform gets its label and sorts after the built-ins

@@ -52,7 +52,7 @@ def options(group):
 def test_every_option_of_every_group_composes(tmp_path):
     import hydra
 
-    assert set(options("transform")) == set(TRANSFORMS) | {"rvt_bijective"}
+    assert set(options("transform")) == set(TRANSFORMS) | {"rvt_bijective", "blockwise"}
     assert {"default", "cpu", "gpu", "ddp", "debug"} <= set(options("trainer"))
     assert {"csv", "wandb", "none"} <= set(options("logger"))
     assert {"quick", "paper", "none"} <= set(options("experiment"))

@@ -143,7 +143,7 @@ def value_mask(key: BlockwiseKey) -> torch.Tensor | None:
     return per_block.expand(c, h // b, b, w // b, b).reshape(c * h * w)
 
 
-@register_transform("blockwise", label="blockwise",
+@register_transform("blockwise", label="blockwise", before="random",
                     description="block scrambling + in-block shuffle (+ negative-positive), block = ViT patch (keyed)")
 class Blockwise(PositionTransform):
     """Block-wise encryption (module docstring). ``key``: a key file or a :class:`BlockwiseKey`; without
