@@ -308,7 +308,8 @@ def test_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tmp_path, dat
     assert b["resumed_from"] and not a["resumed_from"]
     for k in ("test_acc", "test_acc_last", "test_acc_best_epoch", "val_acc_best", "steps", "info_loss"):
         assert a[k] == b[k], k
-    assert a["history"] == b["history"]
+    untimed = lambda h: [{k: v for k, v in e.items() if k != "train_seconds"} for e in h]  # noqa: E731
+    assert untimed(a["history"]) == untimed(b["history"])  # every metric of every epoch; times differ
 
 
 SPY = '''
