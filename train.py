@@ -24,14 +24,14 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 from hydra.errors import InstantiationException
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rvt.errors import RVTError
 from rvt.training.config import paper_vit_from_scratch, validate
 from rvt.training.models import count_parameters
 from rvt.training.progress import progress_setup
-from rvt.training.tracking import finish, log_results, log_start, sweep_name
+from rvt.training.tracking import finish, log_results, log_start, tag_sweep
 from rvt.training.results import git_state, information_loss_of, versions, write_results
 
 log = logging.getLogger("train")
@@ -120,11 +120,7 @@ def _instantiate_all(group: DictConfig | None) -> list:
 def train(cfg: DictConfig) -> dict:
     """Fit, test and record one run; returns the results dict (also written to results.json)."""
     check_config(cfg)
-    sweep = cfg.get("sweep") or sweep_name()
-    if sweep:  # every run of a sweep (and its summary run, experiments/report.py --wandb) carries its tag
-        with open_dict(cfg):
-            cfg.sweep = str(sweep)
-            cfg.tags = [*cfg.tags, f"sweep:{sweep}"]
+    tag_sweep(cfg)
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)

@@ -26,6 +26,18 @@ def sweep_name() -> str | None:
     return Path(str(hc.sweep.dir)).name if hc.mode == RunMode.MULTIRUN else None
 
 
+def tag_sweep(cfg) -> None:
+    """Name the sweep of this run (the ``sweep`` setting, else the multirun's folder) in ``cfg.sweep`` and
+    add the tag ``sweep:<name>`` that its training runs and its summary run (report.py --wandb) share."""
+    from omegaconf import open_dict
+
+    sweep = cfg.get("sweep") or sweep_name()
+    if sweep:
+        with open_dict(cfg):
+            cfg.sweep = str(sweep)
+            cfg.tags = [*cfg.tags, f"sweep:{sweep}"]
+
+
 def flat_config(config: dict, prefix: str = "") -> dict:
     """{'a': {'b': 1}} -> {'a.b': 1}: one column per setting in wandb's runs table."""
     out = {}
@@ -72,4 +84,4 @@ def finish(loggers, exit_code: int) -> None:
         wandb.finish(exit_code=exit_code)
 
 
-__all__ = ["finish", "flat_config", "log_results", "log_start", "sweep_name"]
+__all__ = ["finish", "flat_config", "log_results", "log_start", "sweep_name", "tag_sweep"]
