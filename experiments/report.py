@@ -392,7 +392,8 @@ def log_wandb(rows, cells, points, corr, out: Path, project: str = "rvt"):
     group, tags = wandb_identity(rows)
     run = wandb.init(project=project, job_type="report", name=f"summary-{group}" if group else "summary",
                      group=group, tags=tags, config={"n_runs": len(rows), "n_cells": len(cells)})
-    table = wandb.Table(columns=DASHBOARD_COLUMNS, data=dashboard_rows(cells))
+    rows_per_cell = dashboard_rows(cells)
+    table = wandb.Table(columns=DASHBOARD_COLUMNS, data=rows_per_cell)
     payload = {"cells": table}
     point_columns = ["point", "model", "order", "info_loss", "acc_loss_rate"]
     scatter = wandb.Table(columns=point_columns, data=[[p[0], p[3], p[4], p[1], p[2]] for p in points])
@@ -406,7 +407,7 @@ def log_wandb(rows, cells, points, corr, out: Path, project: str = "rvt"):
         # bars ordered dataset by dataset, so that each dataset's transforms stand together
         bars = wandb.Table(columns=["cell", "acc_mean"], data=[
             [f"{r[1]} | {r[3]}" + (f" ({r[4]})" if r[4] != "-" else "") + (f" {r[5]}" if r[5] else ""), r[8]]
-            for r in dashboard_rows(cells) if r[2] == model and r[8] is not None])
+            for r in rows_per_cell if r[2] == model and r[8] is not None])
         payload[f"accuracy/{model}"] = wandb.plot.bar(bars, "cell", "acc_mean",
                                                       title=f"test accuracy (%) per dataset and transform, {model}")
     for name in ("info_vs_acc.png", "strength.png"):

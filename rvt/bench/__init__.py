@@ -13,18 +13,13 @@ import torch
 def machine() -> dict:
     """Where a benchmark ran: host, CPU threads, torch, GPU (in every JSON result)."""
     import os
-    import subprocess
 
-    commit = None
-    try:
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        p = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        commit = p.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        pass
+    from rvt.training.results import git_state
+
+    commit = git_state()["commit"]
     return {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "commit": commit}
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "commit": commit[:7] if commit else None}
 
 
 def run_bench(args) -> dict:

@@ -148,7 +148,6 @@ def jigsaw_block_order(cipher_images, block: int) -> torch.Tensor:
     big = float(max(horiz.max(), vert.max())) * 10 + 1
     horiz.fill_diagonal_(big)
     vert.fill_diagonal_(big)
-    m = gh * gw
     best_cost, placed = float("inf"), None
     for start in range(m):  # every block as the top-left one; keep the arrangement whose edges fit best
         order, total = _raster(horiz, vert, start, gh, gw)
