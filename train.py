@@ -193,7 +193,7 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
             status="finished" if not trainer.interrupted else "interrupted",
             experiment=cfg.experiment_name,
             dataset=cfg.dataset.name, model=cfg.model.name,
-            model_size={k: config["model"].get(k) for k in ("width", "patch_size", "kwargs") if k in config["model"]},
+            model_size={k: config["model"].get(k) for k in ("width", "patch_size", "stem_stride", "stem_patch", "kwargs") if k in config["model"]},
             img_size=int(datamodule.img_size), transform=cfg.transform.name,
             transform_mode=tparams.get("mode"), transform_key=tparams.get("key"), transform_params=tparams,
             **transform_identity(transform, int(cfg.dataset.size)),

@@ -85,6 +85,13 @@ def strength_of(variant: str) -> int | None:
     return int(variant[1:]) if variant.startswith("v") and variant[1:].isdigit() else None
 
 
+def model_label(r: dict) -> str:
+    """The model's name, with ``-patch<B>`` for a ResNet with a B x B patchify stem (its own cell: the
+    block-wise CNN counterpart of docs/blockwise.md, not the quick recipe's ResNet)."""
+    patch = (r.get("model_size") or {}).get("stem_patch")
+    return f"{r['model']}-patch{patch}" if patch else r["model"]
+
+
 def load_runs(root: Path) -> list[dict]:
     rows = []
     for path in sorted(root.rglob("results.json")):
@@ -97,7 +104,7 @@ def load_runs(root: Path) -> list[dict]:
             continue
         label = transform_label(r)
         rows.append({
-            "experiment": r.get("experiment") or "none", "dataset": r["dataset"], "model": r["model"],
+            "experiment": r.get("experiment") or "none", "dataset": r["dataset"], "model": model_label(r),
             "transform": label,
             # plain images are the same in either order: one plain cell per dataset x model
             "augment": "-" if label == "none" else (r.get("augment") or "after"),

@@ -223,6 +223,20 @@ def test_rvt_effect_figure(tmp_path, data_dir):
     assert not (tmp_path / "none" / "rvt_effect.png").exists() and (tmp_path / "none" / "table.md").exists()
 
 
+def test_patchify_resnet_is_its_own_cell(tmp_path):
+    """A ResNet with a patchify stem (model.stem_patch) is a different network: its runs form their own
+    cell (resnet-patch7), never averaged into the quick recipe's ResNet."""
+    for i, (patch, acc) in enumerate([(None, 0.99), (7, 0.90), (7, 0.92)]):
+        r = record("mnist", "resnet", "none", i, acc, 0.0)
+        r["model_size"] = {"width": 0.25, "stem_patch": patch}
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
+    cells = report.summarise(report.load_runs(tmp_path))
+    by_model = {k[2]: c for k, c in cells.items()}
+    assert set(by_model) == {"resnet", "resnet-patch7"}
+    assert by_model["resnet"]["n"] == 1 and by_model["resnet-patch7"]["n"] == 2
+
+
 def test_no_runs_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match="no finished runs"):
         report.main(["--runs", str(tmp_path), "--out", str(tmp_path / "out"), "--no-examples"])
