@@ -6,6 +6,7 @@ The git state is the same record that every training run writes into its results
 
 from __future__ import annotations
 
+import csv
 import datetime
 import os
 import platform
@@ -74,3 +75,21 @@ def registered_transforms(dataset: str, seed: int = 0) -> list[tuple]:
     ``dataset``: :meth:`rvt.registry.TransformSpec.for_dataset` (RVT: the authors' key of the dataset;
     seeded transforms: ``seed``)."""
     return [(spec, spec.for_dataset(dataset, seed=seed)) for spec in map(transform_spec, list_transforms())]
+
+
+def quick_accuracies(path: Path) -> list[tuple[dict, float]]:
+    """(row, test accuracy in %) for every experiment=quick run of the report's runs.csv (``make table``)
+    that used its transform's default key (no strength-axis variant; older files: no vortex count).
+    What the security study and the frontier quote as the accuracy a transform keeps; [] if absent."""
+    if not Path(path).exists():
+        return []
+    out = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("experiment") != "quick" or row.get("variant") or ("variant" not in row and row.get("vortices")):
+                continue
+            try:
+                out.append((row, 100 * float(row["test_acc"])))
+            except (KeyError, TypeError, ValueError):
+                continue
+    return out

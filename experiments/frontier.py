@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import DATASETS, PRETTY, RESULTS, command_line
+from experiments.common import DATASETS, PRETTY, RESULTS, command_line, quick_accuracies
 from rvt.io import atomic_path, atomic_write_text
 from rvt.registry import list_transforms, transform_spec
 from rvt.transforms.blockwise import PATCH_FOR
@@ -42,16 +42,13 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def accuracies(runs: list[dict]) -> dict:
-    """{(dataset, transform label, model, order): (mean %, n)} over quick runs with the default key."""
+def accuracies(path: Path) -> dict:
+    """{(dataset, transform label, model, order): (mean %, n)} over the quick runs of runs.csv with the
+    default key (:func:`experiments.common.quick_accuracies`); plain runs count for both orders."""
+    if not path.exists():
+        raise SystemExit(f"frontier: no {path}; run `make table` and `make security` first")
     groups = defaultdict(list)
-    for r in runs:
-        if r.get("experiment") != "quick" or r.get("variant"):
-            continue
-        try:
-            acc = 100 * float(r["test_acc"])
-        except (KeyError, TypeError, ValueError):
-            continue
+    for r, acc in quick_accuracies(path):
         orders = ORDERS if r.get("augment") in ("-", "", None) else (r["augment"],)  # plain: both orders
         for order in orders:
             groups[(r["dataset"], r["transform"], r["model"], order)].append(acc)
@@ -182,7 +179,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = args.out or args.results
     out.mkdir(parents=True, exist_ok=True)
-    rows = frontier_rows(accuracies(read_csv(args.results / "runs.csv")),
+    rows = frontier_rows(accuracies(args.results / "runs.csv"),
                          security_metrics(read_csv(args.results / "security.csv")))
     atomic_write_text(out / "frontier.md", markdown(rows, command_line("frontier", argv)))
     drawn = plot(rows, out / "frontier.png")

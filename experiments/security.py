@@ -40,7 +40,7 @@ import torch
 
 from experiments import security_markdown as markdown
 from experiments.common import (DATASETS, RESULTS, command_line, default_data_dir, git_label, load_images,
-                                machine, registered_transforms, utc_now)
+                                machine, quick_accuracies, registered_transforms, utc_now)
 from rvt import RVT, Identity
 from rvt.io import atomic_write_text
 from rvt.security.attacks import (candidate_matrix, ciphertext_only_map, guess_map, known_plaintext_map,
@@ -118,21 +118,11 @@ def quality(pred: torch.Tensor, target: torch.Tensor) -> dict:
 def quick_accuracy(path: Path) -> dict:
     """{(dataset, transform label): 'model (order) mean (n=...)'} from the report's runs.csv (``make table``):
     experiment=quick runs with the dataset's default key, accuracy in %; {} if absent."""
-    if not path.exists():
-        return {}
     groups = defaultdict(list)
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            # the dataset's default key only (no strength-axis variant; older files: no vortex count)
-            if row.get("experiment") != "quick" or row.get("variant") or ("variant" not in row and row.get("vortices")):
-                continue
-            try:
-                acc = 100 * float(row["test_acc"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            order = row.get("augment") or "-"
-            model = row.get("model", "?") + (f" ({order})" if order not in ("-", "") else "")
-            groups[((row.get("dataset", ""), row.get("transform", "")), model)].append(acc)
+    for row, acc in quick_accuracies(path):
+        order = row.get("augment") or "-"
+        model = row.get("model", "?") + (f" ({order})" if order not in ("-", "") else "")
+        groups[((row.get("dataset", ""), row.get("transform", "")), model)].append(acc)
     out = defaultdict(list)
     for (key, model), accs in sorted(groups.items()):
         out[key].append(f"{model} {np.mean(accs):.1f}% (n={len(accs)})")

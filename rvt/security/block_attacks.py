@@ -25,25 +25,10 @@ import torch
 
 from rvt.errors import InputError
 from rvt.security.attacks import as_images
+from rvt.transforms.blockwise import from_blocks, to_blocks
 
-__all__ = ["to_blocks", "from_blocks", "blockwise_known_plaintext", "blockwise_statistics_attack",
+__all__ = ["blockwise_known_plaintext", "blockwise_statistics_attack",
            "jigsaw_block_order", "decrypt_with_estimate", "complete_permutation"]
-
-
-def to_blocks(x, block: int) -> torch.Tensor:
-    """(N, C, H, W) -> (N, M, C*B*B): blocks row by row, a block's values in (channel, row, column) order."""
-    x = as_images(x)
-    n, c, h, w = x.shape
-    if h % block or w % block:
-        raise InputError(f"block {block} does not divide the image size {h}x{w}")
-    gh, gw = h // block, w // block
-    return x.view(n, c, gh, block, gw, block).permute(0, 2, 4, 1, 3, 5).reshape(n, gh * gw, c * block * block)
-
-
-def from_blocks(blocks: torch.Tensor, c: int, h: int, w: int, block: int) -> torch.Tensor:
-    n = blocks.shape[0]
-    gh, gw = h // block, w // block
-    return blocks.view(n, gh, gw, c, block, block).permute(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)
 
 
 def _canonical(x: torch.Tensor) -> torch.Tensor:
@@ -103,8 +88,8 @@ def _assign(cost: torch.Tensor) -> torch.Tensor:
 def blockwise_statistics_attack(cipher_images, public_plain, block: int) -> dict:
     """The key estimated from cipher images alone plus public plain images of the same kind (module
     docstring); a complete estimate (no -1)."""
-    cb = to_blocks(cipher_images, block).double()
-    pb = to_blocks(public_plain, block).double()
+    cb = to_blocks(as_images(cipher_images), block).double()
+    pb = to_blocks(as_images(public_plain), block).double()
     # block order: the shuffle-blind signature of each location (mean sorted canonical values)
     sig_c = torch.sort(_canonical(cb), dim=2).values.mean(0)
     sig_p = torch.sort(_canonical(pb), dim=2).values.mean(0)

@@ -123,15 +123,30 @@ def generate_blockwise(height: int, width: int, channels: int = 1, block: int = 
                         tuple(int(i) for i in values), None if mask is None else tuple(int(i) for i in mask))
 
 
+def to_blocks(x: torch.Tensor, block: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, M, C*B*B): blocks row by row (timm's patch order), a block's values in
+    (channel, row, column) order (a patch-embedding weight's order). The one block layout of the project:
+    the key's maps, the model keys and the block attacks all use it."""
+    n, c, h, w = x.shape
+    if h % block or w % block:
+        raise InputError(f"block {block} does not divide the image size {h}x{w}")
+    gh, gw = h // block, w // block
+    return x.reshape(n, c, gh, block, gw, block).permute(0, 2, 4, 1, 3, 5).reshape(n, gh * gw, c * block * block)
+
+
+def from_blocks(blocks: torch.Tensor, c: int, h: int, w: int, block: int) -> torch.Tensor:
+    """The inverse of :func:`to_blocks`: (N, M, C*B*B) -> (N, C, H, W)."""
+    n = blocks.shape[0]
+    gh, gw = h // block, w // block
+    return blocks.reshape(n, gh, gw, c, block, block).permute(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)
+
+
 def value_map(key: BlockwiseKey) -> torch.Tensor:
     """The (C*H*W,) gather map of steps 1-2 over an image's values in (channel, row, column) order."""
     b, h, w, c = key.block, key.height, key.width, key.channels
-    gh, gw = h // b, w // b
-    # flat index of value (c, block row, in-block row, block col, in-block col) of the image
-    idx = torch.arange(c * h * w).view(c, gh, b, gw, b)
-    blocks = idx.permute(1, 3, 0, 2, 4).reshape(gh * gw, c * b * b)  # (M, C*B*B): a block's values, patch order
+    blocks = to_blocks(torch.arange(c * h * w).view(1, c, h, w), b)[0]  # flat index of each block's values
     out = blocks[torch.tensor(key.scramble)][:, torch.tensor(key.shuffle)]
-    return out.view(gh, gw, c, b, b).permute(2, 0, 3, 1, 4).reshape(c * h * w)
+    return from_blocks(out.unsqueeze(0), c, h, w, b).reshape(c * h * w)
 
 
 def value_mask(key: BlockwiseKey) -> torch.Tensor | None:
@@ -249,4 +264,5 @@ def _invert(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask, 255 - x, x)
 
 
-__all__ = ["Blockwise", "BlockwiseKey", "KEY_FORMAT", "PATCH_FOR", "generate_blockwise", "value_map", "value_mask"]
+__all__ = ["Blockwise", "BlockwiseKey", "KEY_FORMAT", "PATCH_FOR", "generate_blockwise", "value_map", "value_mask",
+           "to_blocks", "from_blocks"]
