@@ -125,7 +125,7 @@ def markdown(rows: list[dict], command: str) -> str:
            "`before` encryption (a loader that holds the key) or `after` it (the authors' order, all a receiver "
            "of encrypted files can do); '-' = not run yet. Cipher SSIM: the encrypted test images against the "
            "plain ones. Best ciphertext-only SSIM: the best decryption an attacker gets from cipher images and "
-           "public plain images (security.md sections 4 and 6). Pairs to break: the fewest known plain/cipher "
+           "public plain images (security.md sections 4 and 7). Pairs to break: the fewest known plain/cipher "
            f"pairs after which the known-plaintext attack decrypts as well as the key holder (SSIM >= "
            f"{BROKEN_FRACTION:g} of the key holder's; blockwise: every test image exact, worst of 3 keys). "
            f"Blockwise uses the block = the ViT patch ({PATCH_FOR['mnist']} on 28x28, {PATCH_FOR['cifar10']} on "

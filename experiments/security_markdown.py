@@ -195,7 +195,7 @@ def key_space(rows, key_seeds: int) -> list[str]:
 def block_attacks(rows, n_cipher: int, n_test: int, pairs, keys) -> list[str]:
     k1 = pairs[0]
     return section(
-        "## 6. Attacks on block-wise encryption",
+        "## 7. Attacks on block-wise encryption",
         "Block-wise encryption (docs/blockwise.md) with the block = the quick recipes' ViT patch (7 on "
         "28x28, 8 on 32x32): *blockwise* = block scrambling + one in-block shuffle for every block, "
         "*+ negpos* also inverts a keyed half of the values, *block order only* keeps blocks intact. "
