@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import subprocess
@@ -34,9 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import RESULTS, command_line, datasets_present, default_data_dir
+from experiments.common import ROOT, RESULTS, command_line, datasets_present, default_data_dir
 from rvt.io import atomic_path, atomic_write_text
 from rvt.registry import list_transforms, spec_for_run, transform_spec
+from rvt.transforms.blockwise import PATCH_FOR
 
 # the authors' README: best test accuracy over epochs, one run each. origin / vor / random.
 AUTHORS = {
@@ -68,14 +70,43 @@ def transform_label(r: dict) -> str:
     return spec.label if spec else name
 
 
+#: transform parameters that name the map itself (the key, its vortices, the label's mode, a per-run seed):
+#: variant_of reports them its own way or not at all
+KEY_PARAMS = ("key", "mode", "vortices", "seed")
+
+
+@functools.cache
+def conf_defaults(name: str) -> dict:
+    """The literal defaults of conf/transform/<name>.yaml (interpolations left out); {} without a file."""
+    from omegaconf import OmegaConf
+
+    path = ROOT / "conf" / "transform" / f"{name}.yaml"
+    if not path.exists():
+        return {}
+    conf = OmegaConf.load(path)
+    return {k: conf[k] for k in conf if k not in KEY_PARAMS and not OmegaConf.is_interpolation(conf, k)}
+
+
 def variant_of(r: dict) -> str:
-    """What distinguishes a run from its transform's default for the dataset: a generated or other key
-    (its label, e.g. generated:28x28:10:2) or a vortex count of the default key (v5); '' for the default."""
+    """What distinguishes a run from its transform's default for the dataset, '' for the default: a
+    generated or other key (its label, e.g. generated:28x28:10:2) or a vortex count of the default key
+    (v5), then every parameter that differs from the transform's config (e.g. scramble=false); for
+    blockwise, a block other than the ViT patch the studies use on the dataset (PATCH_FOR)."""
     params = r.get("transform_params") or {}
     key, vortices = params.get("key"), params.get("vortices")
+    parts = []
     if key and key != f"authors:{r['dataset']}":
-        return r.get("key_label") or str(key)
-    return f"v{vortices}" if vortices is not None else ""
+        parts.append(r.get("key_label") or str(key))
+    elif vortices is not None:
+        parts.append(f"v{vortices}")
+    defaults = conf_defaults(r.get("transform") or "none")
+    if r.get("transform") == "blockwise" and r["dataset"] in PATCH_FOR:
+        defaults = {"block": PATCH_FOR[r["dataset"]], **defaults}
+    for k, default in defaults.items():
+        v = params.get(k)
+        if v is not None and v != default:
+            parts.append(f"{k}={str(v).lower() if isinstance(v, bool) else v}")
+    return ",".join(parts)
 
 
 def strength_of(variant: str) -> int | None:

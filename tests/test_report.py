@@ -237,6 +237,21 @@ def test_patchify_resnet_is_its_own_cell(tmp_path):
     assert by_model["resnet"]["n"] == 1 and by_model["resnet-patch7"]["n"] == 2
 
 
+def test_variant_names_what_differs_from_the_transform_config(tmp_path):
+    """Block-wise runs at the studies' block with the config's steps are the default cell; a step turned
+    off or another block is a variant of its own."""
+    cases = [({"block": 7, "seed": 0, "scramble": True, "shuffle": True, "negpos": False}, ""),
+             ({"block": 7, "seed": 0, "scramble": False, "shuffle": True, "negpos": False}, "scramble=false"),
+             ({"block": 4, "seed": 0, "scramble": True, "shuffle": True, "negpos": True}, "block=4,negpos=true")]
+    for params, expected in cases:
+        run = {"dataset": "mnist", "transform": "blockwise", "transform_params": params}
+        assert report.variant_of(run) == expected
+    assert report.variant_of({"dataset": "cifar10", "transform": "blockwise", "transform_params": {"block": 8}}) == ""
+    rvt = {"dataset": "mnist", "transform": "rvt", "key_label": "generated:28x28:5:2",
+           "transform_params": {"key": "generated:28x28:5:2", "mode": "authors", "allow_identity": False}}
+    assert report.variant_of(rvt) == "generated:28x28:5:2"
+
+
 def test_no_runs_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match="no finished runs"):
         report.main(["--runs", str(tmp_path), "--out", str(tmp_path / "out"), "--no-examples"])
