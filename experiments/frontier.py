@@ -141,33 +141,62 @@ def markdown(rows: list[dict], command: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def attack_ssim(row: dict) -> float | None:
+    """The x of a frontier point: the best ciphertext-only SSIM; plain images 1.0, the per-image random
+    permutation (no key to attack) its cipher images' SSIM."""
+    if row.get("best_ciphertext_only_ssim") is not None:
+        return row["best_ciphertext_only_ssim"]
+    if row["transform"] == "none":
+        return 1.0
+    return row.get("cipher_ssim") if row["transform"] == "random" else None
+
+
 def plot(rows: list[dict], path: Path) -> bool:
-    """ViT accuracy (augment before) against the best ciphertext-only SSIM, one panel per dataset."""
+    """Test accuracy against the best ciphertext-only SSIM: a row of panels per model, a column per
+    dataset; a colour per transform, filled = augmentation before encryption, hollow = after; the
+    label: known pairs that break the key."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    pts = [r for r in rows if r.get("vit_before") and r.get("best_ciphertext_only_ssim") is not None]
-    pts += [r for r in rows if r["transform"] in ("none", "random") and r.get("vit_before")
-            and r.get("best_ciphertext_only_ssim") is None and r.get("cipher_ssim") is not None]
+    pts = [r for r in rows if attack_ssim(r) is not None
+           and any(r.get(f"{m}_{o}") for m in MODELS for o in ORDERS)]
     if not pts:
         return False
-    fig, axes = plt.subplots(1, len(DATASETS), figsize=(12, 4), sharey=False)
-    for ax, ds in zip(np.atleast_1d(axes), DATASETS):
-        for r in (p for p in pts if p["dataset"] == ds):
-            x = r["best_ciphertext_only_ssim"] if r.get("best_ciphertext_only_ssim") is not None else (
-                1.0 if r["transform"] == "none" else r["cipher_ssim"])
-            ax.scatter([x], [r["vit_before"][0]])
-            ax.annotate(f"{r['transform']} ({r.get('pairs_to_break') or '-'})", (x, r["vit_before"][0]), fontsize=6)
-        ax.set_title(PRETTY[ds])
-        ax.set_xlabel("best ciphertext-only attack SSIM (lower = safer)")
-        ax.set_xlim(-0.05, 1.05)
-    np.atleast_1d(axes)[0].set_ylabel("ViT test accuracy %, augment before")
-    fig.suptitle("Utility vs security (label: known pairs that break the key)")
-    fig.tight_layout()
+    labels = [transform_spec(n).label for n in list_transforms()]
+    colour = {label: plt.cm.tab10(i % 10) for i, label in enumerate(labels)}
+    fig, axes = plt.subplots(len(MODELS), len(DATASETS), figsize=(13, 7.5), squeeze=False)
+    for i, model in enumerate(MODELS):
+        for j, ds in enumerate(DATASETS):
+            ax = axes[i, j]
+            for r in (p for p in pts if p["dataset"] == ds):
+                x, c = attack_ssim(r), colour.get(r["transform"], "k")
+                for order in ORDERS:
+                    acc = r.get(f"{model}_{order}")
+                    if not acc:
+                        continue
+                    ax.scatter([x], [acc[0]], s=36, color=c if order == "before" else "none", edgecolors=[c])
+                pairs = r.get("pairs_to_break")
+                first = r.get(f"{model}_before") or r.get(f"{model}_after")
+                if pairs and first and r["transform"] != "none":
+                    ax.annotate(str(pairs), (x, first[0]), xytext=(4, -3), textcoords="offset points", fontsize=7)
+            ax.set_title(f"{PRETTY[ds]}, {'ResNet' if model == 'resnet' else 'ViT'}", fontsize=10)
+            ax.set_xlim(-0.05, 1.08)
+            if i == len(MODELS) - 1:
+                ax.set_xlabel("best ciphertext-only attack SSIM (lower = safer)")
+            if j == 0:
+                ax.set_ylabel("test accuracy %")
+    present = [label for label in labels if any(p["transform"] == label for p in pts)]
+    handles = [Line2D([], [], marker="o", ls="", color=colour[label], label=label) for label in present]
+    handles += [Line2D([], [], marker="o", ls="", color="grey", label="augment before"),
+                Line2D([], [], marker="o", ls="", markerfacecolor="none", color="grey", label="augment after")]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.suptitle("Utility vs security (number beside a point: known pairs that break the key)")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, format="png")
+        fig.savefig(tmp, dpi=140, format="png")
     plt.close(fig)
     return True
 
