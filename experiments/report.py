@@ -216,8 +216,19 @@ def accuracy_points(cells, metric="test_acc"):
             notes.append(f"{label}: left out, the same map as a point already counted")
             continue
         seen.add(identity)
-        points.append((label, c["info_loss"][0], 1 - c[metric][0] / base[metric][0], model, order))
+        points.append((label, c["info_loss"][0], 1 - c[metric][0] / base[metric][0], model, order, t))
     return points, notes
+
+
+#: the paper's family of maps (RVT keys of any strength, and the per-image random permutation): the claim
+#: that information loss predicts accuracy loss is the paper's for these; the other keyed maps (a fixed
+#: permutation, block scrambling, block-wise) test how far the measure carries beyond them
+RVT_FAMILY = ("rvt-authors", "rvt-bijective", "random")
+
+
+def rvt_family(points):
+    """The points of RVT_FAMILY transforms."""
+    return [p for p in points if p[5] in RVT_FAMILY]
 
 
 def _fit(points):
@@ -246,19 +257,21 @@ def correlations(points) -> dict:
     return out
 
 
-def correlation_markdown(corr: dict, notes: list[str]) -> str:
+def correlation_markdown(corr: dict, notes: list[str], corr_family: dict | None = None) -> str:
     out = ["\n## Information loss vs accuracy loss\n",
            "One point per distinct map, model and augmentation order (loss rate = 1 - acc / acc of the plain "
            f"cell); cells whose plain accuracy is below {100 * NEAR_CHANCE:.0f} % are left out. Figure: "
-           "info_vs_acc.png.\n",
-           "| order | model | n | Pearson r (p) | Spearman rho (p) | fit: acc-loss rate = a x info loss + b |",
-           "|---|---|---|---|---|---|"]
-    for (order, model), c in sorted(corr.items()):
-        if c is None:
-            out.append(f"| {order} | {model} | < 3 | - | - | - |")
-            continue
-        out.append(f"| {order} | {model} | {c['n']} | {c['pearson']:.3f} ({c['pearson_p']:.2g}) | "
-                   f"{c['spearman']:.3f} ({c['spearman_p']:.2g}) | a = {c['slope']:.3f}, b = {c['intercept']:.3f} |")
+           "info_vs_acc.png. *All maps*: every transform; *RVT family*: RVT keys of every strength and the "
+           "per-image random permutation, the maps the paper's claim is about.\n",
+           "| maps | order | model | n | Pearson r (p) | Spearman rho (p) | fit: acc-loss rate = a x info loss + b |",
+           "|---|---|---|---|---|---|---|"]
+    for scope, table in (("all maps", corr), ("RVT family", corr_family or {})):
+        for (order, model), c in sorted(table.items()):
+            if c is None:
+                out.append(f"| {scope} | {order} | {model} | < 3 | - | - | - |")
+                continue
+            out.append(f"| {scope} | {order} | {model} | {c['n']} | {c['pearson']:.3f} ({c['pearson_p']:.2g}) | "
+                       f"{c['spearman']:.3f} ({c['spearman_p']:.2g}) | a = {c['slope']:.3f}, b = {c['intercept']:.3f} |")
     if notes:
         out += ["", "Left out:", ""] + [f"- {n}" for n in notes]
     return "\n".join(out) + "\n"
@@ -326,7 +339,7 @@ def plot_scatter(points, corr, path: Path):
             stat = f": r {c['pearson']:.2f}, rho {c['spearman']:.2f}, n {c['n']}" if c else ""
             ax.scatter([p[1] for p in ps], [p[2] for p in ps], color=colours[model],
                        marker=markers.get(order, "D"), label=f"{model}, augment {order}{stat}")
-    for label, x, y, _, _ in points:
+    for label, x, y, *_ in points:
         ax.annotate(label, (x, y), fontsize=4, alpha=0.6)
     xs = np.linspace(0, 1, 50)
     for (order, model), c in sorted(corr.items()):
@@ -421,7 +434,7 @@ def wandb_identity(rows) -> tuple[str | None, list[str]]:
     return (sweeps[0] if len(sweeps) == 1 else None), tags
 
 
-def log_wandb(rows, cells, points, corr, out: Path, project: str = "rvt"):
+def log_wandb(rows, cells, points, corr, out: Path, project: str = "rvt", corr_family: dict | None = None):
     """The summary run: a Table (one row per cell), an interactive scatter of accuracy loss against
     information loss (all models and one per model: the same points as the correlation), a bar chart of
     accuracy per dataset and transform per model, the coefficients in the run summary, the static figures."""
@@ -451,8 +464,9 @@ def log_wandb(rows, cells, points, corr, out: Path, project: str = "rvt"):
     for name in ("info_vs_acc.png", "strength.png"):
         if (out / name).exists():
             payload[f"figures/{name[:-4]}"] = wandb.Image(str(out / name))
-    run.summary.update({f"corr/{order}/{model}/{k}": v for (order, model), c in corr.items() if c
-                        for k, v in c.items()})
+    for prefix, table in (("corr", corr), ("corr_rvt_family", corr_family or {})):
+        run.summary.update({f"{prefix}/{order}/{model}/{k}": v for (order, model), c in table.items() if c
+                            for k, v in c.items()})
     run.log(payload)
     run.finish()
 
@@ -491,10 +505,10 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     cells = summarise(rows)
     points, notes = accuracy_points(cells, args.metric)
-    corr = correlations(points)
+    corr, corr_family = correlations(points), correlations(rvt_family(points))
     text = table_markdown(cells, command_line("report", argv))
     if points:
-        text += correlation_markdown(corr, notes)
+        text += correlation_markdown(corr, notes, corr_family)
     write_csv(rows, out / "runs.csv")
     atomic_write_text(out / "table.md", text)
     if points:
@@ -504,12 +518,13 @@ def main(argv=None):
     print(f"{len(rows)} runs, {len(cells)} cells, {len(points)} points -> {out}/table.md, runs.csv"
           + (", info_vs_acc.png" if points else "") + (", strength.png" if swept else "")
           + (", rvt_effect.png" if examples else ""))
-    for (order, model), c in sorted(corr.items()):
-        if c:
-            print(f"augment {order}, {model}: Pearson {c['pearson']:.3f}, Spearman {c['spearman']:.3f} "
-                  f"over {c['n']} points")
+    for scope, table in (("all maps", corr), ("RVT family", corr_family)):
+        for (order, model), c in sorted(table.items()):
+            if c:
+                print(f"{scope}, augment {order}, {model}: Pearson {c['pearson']:.3f}, "
+                      f"Spearman {c['spearman']:.3f} over {c['n']} points")
     if args.wandb:
-        log_wandb(rows, cells, points, corr, out, project=args.wandb_project)
+        log_wandb(rows, cells, points, corr, out, project=args.wandb_project, corr_family=corr_family)
 
 
 if __name__ == "__main__":

@@ -186,7 +186,7 @@ def test_correlation_against_scipy(produced):
         assert c["spearman_p"] == pytest.approx(stats.spearmanr(x, y).pvalue, rel=1e-6)
         slope, intercept = np.polyfit(x, y, 1)
         assert (c["slope"], c["intercept"]) == pytest.approx((slope, intercept), abs=1e-9)
-        m = re.search(rf"\| after \| {model or 'pooled'} \| (\d+) \| (-?[\d.]+) \(.*?\) \| (-?[\d.]+) \(", text)
+        m = re.search(rf"\| all maps \| after \| {model or 'pooled'} \| (\d+) \| (-?[\d.]+) \(.*?\) \| (-?[\d.]+) \(", text)
         assert m and int(m.group(1)) == len(x)
         assert float(m.group(2)) == pytest.approx(stats.pearsonr(x, y).statistic, abs=6e-4)
         assert float(m.group(3)) == pytest.approx(stats.spearmanr(x, y).statistic, abs=6e-4)
@@ -250,6 +250,24 @@ def test_variant_names_what_differs_from_the_transform_config(tmp_path):
     rvt = {"dataset": "mnist", "transform": "rvt", "key_label": "generated:28x28:5:2",
            "transform_params": {"key": "generated:28x28:5:2", "mode": "authors", "allow_identity": False}}
     assert report.variant_of(rvt) == "generated:28x28:5:2"
+
+
+def test_rvt_family_correlation_leaves_out_other_keyed_maps(tmp_path):
+    """A fixed permutation that keeps accuracy at a high information loss is a point of 'all maps' and
+    not of the RVT family's correlation."""
+    runs = [record("mnist", "resnet", "none", 0, 0.99, 0.0, augment="before")]
+    runs += [record("mnist", "resnet", "rvt", 0, 0.99 - 0.1 * v, 0.1 * v, key=f"generated:28x28:{v}:2",
+                    vortices=None, augment="before", map_id=f"m{v}") for v in (1, 2, 5)]
+    runs += [record("mnist", "resnet", "random", 0, 0.3, 0.84, augment="before")]
+    runs += [record("mnist", "resnet", "permutation", 0, 0.97, 0.84, augment="before", map_id="perm")]
+    for i, r in enumerate(runs):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
+    points, _ = report.accuracy_points(report.summarise(report.load_runs(tmp_path)))
+    assert len(points) == 5 and {p[5] for p in report.rvt_family(points)} == {"rvt-authors", "random"}
+    family = report.correlations(report.rvt_family(points))[("before", "resnet")]
+    assert family["n"] == 4 and family["spearman"] == pytest.approx(1.0)
+    assert report.correlations(points)[("before", "resnet")]["spearman"] < 1.0
 
 
 def test_no_runs_is_an_error(tmp_path):
