@@ -241,8 +241,30 @@ def _fit(points):
     pearson, spearman = stats.pearsonr(x, y), stats.spearmanr(x, y)
     slope, intercept = np.polyfit(x, y, 1)
     return {"n": len(points), "pearson": float(pearson.statistic), "pearson_p": float(pearson.pvalue),
-            "spearman": float(spearman.statistic), "spearman_p": float(spearman.pvalue),
+            "spearman": float(spearman.statistic), "spearman_p": spearman_p(x, y),
             "slope": float(slope), "intercept": float(intercept)}
+
+
+#: permutations for Spearman's p: all of them up to 8 points (8! = 40320), else this many random ones
+SPEARMAN_RESAMPLES = 50_000
+
+
+def spearman_p(x, y) -> float:
+    """Two-sided p-value of Spearman's rho by permuting the pairings (scipy.stats.permutation_test):
+    exact up to 8 points, else SPEARMAN_RESAMPLES seeded random pairings. spearmanr's t approximation
+    says p = 0 for 4 points in perfect rank order; the exact p is 2/4! = 0.083."""
+    from scipy import stats
+
+    ry = stats.rankdata(y)
+    ry = ry - ry.mean()
+
+    def rho(rx, axis=-1):  # Pearson's r of the ranks, vectorised over permutations
+        rx = rx - rx.mean(axis=axis, keepdims=True)
+        return (rx * ry).sum(axis=axis) / np.sqrt((rx ** 2).sum(axis=axis) * (ry ** 2).sum())
+
+    res = stats.permutation_test((stats.rankdata(x),), rho, permutation_type="pairings", vectorized=True,
+                                 n_resamples=SPEARMAN_RESAMPLES, random_state=np.random.default_rng(0))
+    return float(res.pvalue)
 
 
 def correlations(points) -> dict:

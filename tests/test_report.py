@@ -25,6 +25,15 @@ AUTHORS = {("mnist", "resnet"): (99.20, 98.89, 28.99), ("fashion_mnist", "resnet
            ("fashion_mnist", "vit"): (94.95, 92.61, 56.19), ("cifar10", "vit"): (98.50, 92.04, 50.03)}
 
 
+def exact_spearman_p(x, y) -> float:
+    """Two-sided p of Spearman's rho over every pairing of x with y (itertools, independent of the report)."""
+    import itertools
+
+    rho = stats.spearmanr(x, y).statistic
+    perms = [stats.spearmanr(np.asarray(x)[list(p)], y).statistic for p in itertools.permutations(range(len(x)))]
+    return float(np.mean(np.abs(perms) >= abs(rho) - 1e-12))
+
+
 def record(dataset, model, transform, seed, acc, info, mode=None, key=None, vortices=None, augment="after",
            status="finished", best=None, map_id=None):
     params = {}
@@ -183,7 +192,8 @@ def test_correlation_against_scipy(produced):
         assert c["n"] == len(x) >= 4
         assert c["pearson"] == pytest.approx(stats.pearsonr(x, y).statistic, abs=1e-9)
         assert c["spearman"] == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-9)
-        assert c["spearman_p"] == pytest.approx(stats.spearmanr(x, y).pvalue, rel=1e-6)
+        assert c["spearman_p"] == pytest.approx(exact_spearman_p(x, y) if len(x) <= 8 else stats.spearmanr(x, y).pvalue,
+                                                abs=1e-12 if len(x) <= 8 else 0.01)
         slope, intercept = np.polyfit(x, y, 1)
         assert (c["slope"], c["intercept"]) == pytest.approx((slope, intercept), abs=1e-9)
         m = re.search(rf"\| all maps \| after \| {model or 'pooled'} \| (\d+) \| (-?[\d.]+) \(.*?\) \| (-?[\d.]+) \(", text)
@@ -267,6 +277,9 @@ def test_rvt_family_correlation_leaves_out_other_keyed_maps(tmp_path):
     assert len(points) == 5 and {p[5] for p in report.rvt_family(points)} == {"rvt-authors", "random"}
     family = report.correlations(report.rvt_family(points))[("before", "resnet")]
     assert family["n"] == 4 and family["spearman"] == pytest.approx(1.0)
+    assert family["spearman_p"] == pytest.approx(2 / 24)  # exact: 2 of the 4! pairings reach |rho| = 1
+    x, y = [0.1, 0.5, 0.2, 0.9, 0.4, 0.3], [0.0, 0.3, 0.4, 0.8, 0.1, 0.2]
+    assert report.spearman_p(x, y) == pytest.approx(exact_spearman_p(x, y), abs=1e-12)
     assert report.correlations(points)[("before", "resnet")]["spearman"] < 1.0
 
 
