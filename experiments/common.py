@@ -79,7 +79,8 @@ def registered_transforms(dataset: str, seed: int = 0) -> list[tuple]:
 
 def quick_accuracies(path: Path) -> list[tuple[dict, float]]:
     """(row, test accuracy in %) for every experiment=quick run of the report's runs.csv (``make table``)
-    that used its transform's default key (no strength-axis variant; older files: no vortex count).
+    with its transform's default configuration (an empty variant: no strength-axis key, no parameter off
+    its config; older files: no vortex count). Any model, the patchify ResNet (resnet-patch7) included.
     What the security study and the frontier quote as the accuracy a transform keeps; [] if absent."""
     if not Path(path).exists():
         return []

@@ -44,7 +44,7 @@ def read_csv(path: Path) -> list[dict]:
 
 def accuracies(path: Path) -> dict:
     """{(dataset, transform label, model, order): (mean %, n)} over the quick runs of runs.csv with the
-    default key (:func:`experiments.common.quick_accuracies`); plain runs count for both orders."""
+    transform's default configuration (:func:`experiments.common.quick_accuracies`); plain runs count for both orders."""
     if not path.exists():
         raise SystemExit(f"frontier: no {path}; run `make table` and `make security` first")
     groups = defaultdict(list)

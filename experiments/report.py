@@ -70,9 +70,9 @@ def transform_label(r: dict) -> str:
     return spec.label if spec else name
 
 
-#: transform parameters that name the map itself (the key, its vortices, the label's mode, a per-run seed):
-#: variant_of reports them its own way or not at all
-KEY_PARAMS = ("key", "mode", "vortices", "seed")
+#: transform parameters variant_of reports its own way (the key, its vortex count) or through the label
+#: (the mode); a keyed transform's literal seed is compared like any other parameter (seed=1: another key)
+KEY_PARAMS = ("key", "mode", "vortices")
 
 
 @functools.cache
@@ -110,7 +110,8 @@ def variant_of(r: dict) -> str:
 
 
 def strength_of(variant: str) -> int | None:
-    """The number of vortices a variant names (generated:HxW:<n>:seed, v<n>), else None."""
+    """The number of vortices a variant names (generated:HxW:<n>:seed, v<n>, first of its parts), else None."""
+    variant = variant.split(",")[0]
     if variant.startswith("generated:"):
         return int(variant.split(":")[2])
     return int(variant[1:]) if variant.startswith("v") and variant[1:].isdigit() else None
@@ -195,7 +196,7 @@ def sort_key(k):
 
 def accuracy_points(cells, metric="test_acc"):
     """One point per distinct map, model and augmentation order: (label, info loss, accuracy-loss rate,
-    model, order). Cells that repeat a map already counted (e.g. 1 and 2 vortices of a key whose second
+    model, order, transform label). Cells that repeat a map already counted (e.g. 1 and 2 vortices of a key whose second
     vortex moves nothing) are dropped, and so are cells whose plain accuracy is near chance (NEAR_CHANCE).
     Returns (points, notes) where notes says what was left out."""
     points, seen, notes = [], set(), []
@@ -307,7 +308,8 @@ def table_markdown(cells, command: str) -> str:
               "held-out validation split; `best epoch`: the authors' protocol (best test accuracy over epochs). "
               "Order: where augmentation sits, `after` encryption (the authors' order, all that a receiver of "
               "encrypted files can do) or `before` it (a loader that holds the key). Variant: the key when it "
-              "is not the dataset's authors' key (the strength axis), or a vortex count of it. "
+              "is not the dataset's authors' key (the strength axis), a vortex count of it, or a transform parameter "
+              "that differs from its config (e.g. scramble=false). "
               "Loss: points lost against the plain images of the same dataset and model (val-selected). "
               "Authors: their README (best test epoch, one run, full training at the paper's settings; "
               "not comparable to `quick` runs).\n")

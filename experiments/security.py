@@ -117,7 +117,8 @@ def quality(pred: torch.Tensor, target: torch.Tensor) -> dict:
 
 def quick_accuracy(path: Path) -> dict:
     """{(dataset, transform label): 'model (order) mean (n=...)'} from the report's runs.csv (``make table``):
-    experiment=quick runs with the dataset's default key, accuracy in %; {} if absent."""
+    experiment=quick runs with the transform's default configuration (experiments.common.quick_accuracies),
+    accuracy in %; {} if absent."""
     groups = defaultdict(list)
     for row, acc in quick_accuracies(path):
         order = row.get("augment") or "-"

@@ -126,7 +126,7 @@ def generate_blockwise(height: int, width: int, channels: int = 1, block: int = 
 def to_blocks(x: torch.Tensor, block: int) -> torch.Tensor:
     """(N, C, H, W) -> (N, M, C*B*B): blocks row by row (timm's patch order), a block's values in
     (channel, row, column) order (a patch-embedding weight's order). The one block layout of the project:
-    the key's maps, the model keys and the block attacks all use it."""
+    the key's maps and the block attacks use it, the model keys share it (a patch-embedding weight's order)."""
     n, c, h, w = x.shape
     if h % block or w % block:
         raise InputError(f"block {block} does not divide the image size {h}x{w}")
