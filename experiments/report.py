@@ -344,6 +344,10 @@ def save_figure(fig, path: Path) -> None:
     plt.close(fig)
 
 
+#: points of the scatter labelled with their cell: accuracy-loss rate at least this
+ANNOTATE_ABOVE = 0.05
+
+
 def plot_scatter(points, corr, path: Path):
     import matplotlib
 
@@ -363,8 +367,9 @@ def plot_scatter(points, corr, path: Path):
             stat = f": r {c['pearson']:.2f}, rho {c['spearman']:.2f}, n {c['n']}" if c else ""
             ax.scatter([p[1] for p in ps], [p[2] for p in ps], color=colours[model],
                        marker=markers.get(order, "D"), label=f"{model}, augment {order}{stat}")
-    for label, x, y, *_ in points:
-        ax.annotate(label, (x, y), fontsize=4, alpha=0.6)
+    for label, x, y, *_ in points:  # the far points only: the cluster near zero is table.md's to read
+        if y >= ANNOTATE_ABOVE:
+            ax.annotate(label, (x, y), xytext=(4, 0), textcoords="offset points", fontsize=5, alpha=0.7)
     xs = np.linspace(0, 1, 50)
     for (order, model), c in sorted(corr.items()):
         if model == "pooled" and c:
