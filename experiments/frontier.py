@@ -44,12 +44,15 @@ def read_csv(path: Path) -> list[dict]:
 
 def accuracies(path: Path) -> dict:
     """{(dataset, transform label, model, order): (mean %, n)} over the quick runs of runs.csv with the
-    transform's default configuration (:func:`experiments.common.quick_accuracies`); plain runs count for both orders."""
+    transform's default configuration (:func:`experiments.common.quick_accuracies`); plain and per-image random runs
+    count for both orders."""
     if not path.exists():
         raise SystemExit(f"frontier: no {path}; run `make table` and `make security` first")
     groups = defaultdict(list)
     for r, acc in quick_accuracies(path):
-        orders = ORDERS if r.get("augment") in ("-", "", None) else (r["augment"],)  # plain: both orders
+        # plain images and per-image maps: the order changes nothing, the run stands for both
+        moot = r.get("augment") in ("-", "", None) or r["transform"] == "random"
+        orders = ORDERS if moot else (r["augment"],)
         for order in orders:
             groups[(r["dataset"], r["transform"], r["model"], order)].append(acc)
     return {k: (float(np.mean(v)), len(v)) for k, v in groups.items()}
@@ -123,7 +126,7 @@ def markdown(rows: list[dict], command: str) -> str:
            f"Produced by `{command}` from runs.csv (`make table`) and security.csv (`make security`). "
            "Accuracy: test accuracy in % (val-selected, mean over seeds) of the quick recipes, augmenting "
            "`before` encryption (a loader that holds the key) or `after` it (the authors' order, all a receiver "
-           "of encrypted files can do); '-' = not run yet. Cipher SSIM: the encrypted test images against the "
+           "of encrypted files can do; plain images and the per-image random permutation: one run stands for both); '-' = not run yet. Cipher SSIM: the encrypted test images against the "
            "plain ones. Best ciphertext-only SSIM: the best decryption an attacker gets from cipher images and "
            "public plain images (security.md sections 4 and 7). Pairs to break: the fewest known plain/cipher "
            f"pairs after which the known-plaintext attack decrypts as well as the key holder (SSIM >= "
