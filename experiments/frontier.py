@@ -35,10 +35,15 @@ ORDERS = ("before", "after")
 BROKEN_FRACTION = 0.99
 
 
-def read_csv(path: Path) -> list[dict]:
+def require(path: Path) -> Path:
+    """``path``, or one clear message and exit when the report or the security study has not made it."""
     if not path.exists():
         raise SystemExit(f"frontier: no {path}; run `make table` and `make security` first")
-    with open(path, newline="") as f:
+    return path
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(require(path), newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -46,10 +51,8 @@ def accuracies(path: Path) -> dict:
     """{(dataset, transform label, model, order): (mean %, n)} over the quick runs of runs.csv with the
     transform's default configuration (:func:`experiments.common.quick_accuracies`); plain and per-image random runs
     count for both orders."""
-    if not path.exists():
-        raise SystemExit(f"frontier: no {path}; run `make table` and `make security` first")
     groups = defaultdict(list)
-    for r, acc in quick_accuracies(path):
+    for r, acc in quick_accuracies(require(path)):
         # plain images and per-image maps: the order changes nothing, the run stands for both
         moot = r.get("augment") in ("-", "", None) or r["transform"] == "random"
         orders = ORDERS if moot else (r["augment"],)
