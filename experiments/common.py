@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
 DATASETS = tuple(DATASET_SPECS)  # mnist, fashion_mnist, cifar10
 PRETTY = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+#: transform labels for which the augmentation order is moot: plain images, and a fresh map for every image
+#: (cropping then permuting or permuting then cropping both give uniformly shuffled pixels). One run of
+#: these stands for both orders in the report's authors column and in the frontier.
+ORDER_FREE = frozenset({"none", "random"})
 
 
 def default_data_dir() -> Path:

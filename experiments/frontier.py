@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import DATASETS, PRETTY, RESULTS, command_line, quick_accuracies
+from experiments.common import DATASETS, ORDER_FREE, PRETTY, RESULTS, command_line, quick_accuracies
 from rvt.io import atomic_path, atomic_write_text
 from rvt.registry import list_transforms, transform_spec
 from rvt.transforms.blockwise import PATCH_FOR
@@ -53,9 +53,7 @@ def accuracies(path: Path) -> dict:
     count for both orders."""
     groups = defaultdict(list)
     for r, acc in quick_accuracies(require(path)):
-        # plain images and per-image maps: the order changes nothing, the run stands for both
-        moot = r.get("augment") in ("-", "", None) or r["transform"] == "random"
-        orders = ORDERS if moot else (r["augment"],)
+        orders = ORDERS if r["transform"] in ORDER_FREE or r.get("augment") in ("-", "", None) else (r["augment"],)
         for order in orders:
             groups[(r["dataset"], r["transform"], r["model"], order)].append(acc)
     return {k: (float(np.mean(v)), len(v)) for k, v in groups.items()}

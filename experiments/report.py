@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import ROOT, RESULTS, command_line, datasets_present, default_data_dir
+from experiments.common import ORDER_FREE, ROOT, RESULTS, command_line, datasets_present, default_data_dir
 from rvt.io import atomic_path, atomic_write_text
 from rvt.registry import list_transforms, spec_for_run, transform_spec
 from rvt.transforms.blockwise import PATCH_FOR
@@ -328,7 +328,7 @@ def table_markdown(cells, command: str) -> str:
             authors = AUTHORS.get((ds, model))
             # the authors augmented after encryption; for plain images and per-image maps the order is moot
             a = (f"{authors[AUTHORS_COLUMN[t]]:.2f}" if authors and t in AUTHORS_COLUMN and not variant
-                 and (order in ("-", "after") or t == "random") else "")
+                 and (order in ("-", "after") or t in ORDER_FREE) else "")
             info = "-" if c["info_loss"][0] is None else f"{c['info_loss'][0]:.3f}"
             out.write(f"| {ds} | {model} | {t} | {order} | {variant} | {c['n']} | "
                       f"{fmt(*c['test_acc'])} | {fmt(*c['test_acc_best_epoch'])} | {loss} | {info} | {a} |\n")
