@@ -283,6 +283,28 @@ def test_rvt_family_correlation_leaves_out_other_keyed_maps(tmp_path):
     assert report.correlations(points)[("before", "resnet")]["spearman"] < 1.0
 
 
+def test_correlation_within_a_dataset_separates_the_datasets(tmp_path):
+    """Two datasets, each in perfect rank order, one harder than the other (it loses more at a lower
+    information loss): pooled over datasets the ranks disagree, within each dataset they agree."""
+    runs = []
+    for ds, shift in (("mnist", 0.0), ("cifar10", 0.3)):
+        runs.append(record(ds, "resnet", "none", 0, 0.9, 0.0, augment="before"))
+        runs += [record(ds, "resnet", t, 0, 0.9 * (1 - shift - 0.1 * i), 0.1 * i + 0.6 - 1.5 * shift,
+                        augment="before", map_id=f"{ds}{t}") for i, t in enumerate(("rvt", "block", "permutation"), 1)]
+    for i, r in enumerate(runs):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
+    points, _ = report.accuracy_points(report.summarise(report.load_runs(tmp_path)))
+    scopes = report.correlation_scopes(points)
+    assert {p[6] for p in points} == {"mnist", "cifar10"} and len(points) == 6
+    assert scopes["all maps"][("before", "resnet")]["spearman"] < 0
+    for ds in ("mnist", "cifar10"):
+        within = scopes["within a dataset"][("before", f"{ds}: resnet")]
+        assert within["n"] == 3 and within["spearman"] == pytest.approx(1.0)
+    md = report.correlation_markdown(scopes, [])
+    assert "| within a dataset | before | cifar10: resnet | 3 |" in md
+
+
 def test_no_runs_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match="no finished runs"):
         report.main(["--runs", str(tmp_path), "--out", str(tmp_path / "out"), "--no-examples"])
