@@ -53,7 +53,7 @@ def accuracies(path: Path) -> dict:
     count for both orders."""
     groups = defaultdict(list)
     for r, acc in quick_accuracies(require(path)):
-        orders = ORDERS if r["transform"] in ORDER_FREE or r.get("augment") in ("-", "", None) else (r["augment"],)
+        orders = ORDERS if r["transform"] in ORDER_FREE else (r["augment"],)
         for order in orders:
             groups[(r["dataset"], r["transform"], r["model"], order)].append(acc)
     return {k: (float(np.mean(v)), len(v)) for k, v in groups.items()}

@@ -291,13 +291,13 @@ def correlations_by_dataset(points) -> dict:
     return out
 
 
-#: the correlation's scopes, as the table, the printout and the wandb summary (prefix) name them
-SCOPES = (("all maps", "corr"), ("RVT family", "corr_rvt_family"), ("within a dataset", "corr_dataset"))
+#: the wandb summary's key prefix of each correlation scope (:func:`correlation_scopes`)
+WANDB_PREFIX = {"all maps": "corr", "RVT family": "corr_rvt_family", "within a dataset": "corr_dataset"}
 
 
 def correlation_scopes(points) -> dict:
-    """{scope: {(order, model): fit}} for the SCOPES: every map and dataset pooled per model, the RVT
-    family alone, and each dataset alone."""
+    """{scope: {(order, model): fit}}, in the order the table and the printout show them: every map and
+    dataset pooled per model, the RVT family alone, and each dataset alone."""
     return {"all maps": correlations(points), "RVT family": correlations(rvt_family(points)),
             "within a dataset": correlations_by_dataset(points)}
 
@@ -311,8 +311,7 @@ def correlation_markdown(scopes: dict, notes: list[str]) -> str:
            "dataset*: every transform, one dataset at a time (only the map varies).\n",
            "| maps | order | model | n | Pearson r (p) | Spearman rho (p) | fit: acc-loss rate = a x info loss + b |",
            "|---|---|---|---|---|---|---|"]
-    for scope, _ in SCOPES:
-        table = scopes.get(scope, {})
+    for scope, table in scopes.items():
         for (order, model), c in sorted(table.items()):
             if c is None:
                 out.append(f"| {scope} | {order} | {model} | < 3 | - | - | - |")
@@ -352,7 +351,7 @@ def table_markdown(cells, command: str) -> str:
             authors = AUTHORS.get((ds, model))
             # the authors augmented after encryption; for plain images and per-image maps the order is moot
             a = (f"{authors[AUTHORS_COLUMN[t]]:.2f}" if authors and t in AUTHORS_COLUMN and not variant
-                 and (order in ("-", "after") or t in ORDER_FREE) else "")
+                 and (order == "after" or t in ORDER_FREE) else "")
             info = "-" if c["info_loss"][0] is None else f"{c['info_loss'][0]:.3f}"
             out.write(f"| {ds} | {model} | {t} | {order} | {variant} | {c['n']} | "
                       f"{fmt(*c['test_acc'])} | {fmt(*c['test_acc_best_epoch'])} | {loss} | {info} | {a} |\n")
@@ -521,9 +520,9 @@ def log_wandb(rows, cells, points, scopes: dict, out: Path, project: str = "rvt"
     for name in ("info_vs_acc.png", "strength.png"):
         if (out / name).exists():
             payload[f"figures/{name[:-4]}"] = wandb.Image(str(out / name))
-    for scope, prefix in SCOPES:
-        run.summary.update({f"{prefix}/{order}/{model}/{k}": v for (order, model), c in scopes.get(scope, {}).items() if c
-                            for k, v in c.items()})
+    for scope, table in scopes.items():
+        run.summary.update({f"{WANDB_PREFIX[scope]}/{order}/{model}/{k}": v for (order, model), c in table.items()
+                            if c for k, v in c.items()})
     run.log(payload)
     run.finish()
 
@@ -575,8 +574,8 @@ def main(argv=None):
     print(f"{len(rows)} runs, {len(cells)} cells, {len(points)} points -> {out}/table.md, runs.csv"
           + (", info_vs_acc.png" if points else "") + (", strength.png" if swept else "")
           + (", rvt_effect.png" if examples else ""))
-    for scope, _ in SCOPES:
-        for (order, model), c in sorted(scopes[scope].items()):
+    for scope, table in scopes.items():
+        for (order, model), c in sorted(table.items()):
             if c:
                 print(f"{scope}, augment {order}, {model}: Pearson {c['pearson']:.3f}, "
                       f"Spearman {c['spearman']:.3f} over {c['n']} points")
