@@ -31,7 +31,7 @@ from rvt.errors import RVTError
 from rvt.training.config import paper_vit_from_scratch, validate
 from rvt.training.models import count_parameters
 from rvt.training.progress import progress_setup
-from rvt.training.tracking import finish, log_results, log_start, tag_sweep
+from rvt.training.tracking import finish, log_results, log_start, tag_sweep, task_overrides
 from rvt.training.results import git_state, information_loss_of, versions, write_results
 
 log = logging.getLogger("train")
@@ -198,6 +198,7 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
             transform_mode=tparams.get("mode"), transform_key=tparams.get("key"), transform_params=tparams,
             **transform_identity(transform, int(cfg.dataset.size)),
             augment=cfg.data.augment, sweep=cfg.get("sweep"), tags=list(cfg.tags), ricap_beta=cfg.module.ricap_beta, seed=int(cfg.seed),
+            overrides=task_overrides(),  # the command line's settings: a changed recipe is its own cell in the report
             epochs=int(trainer.current_epoch), max_epochs=int(cfg.trainer.max_epochs),
             steps=int(trainer.global_step), batch_size=int(cfg.data.batch_size),
             test_acc=test_best,  # checkpoint selected on the validation split

@@ -87,11 +87,36 @@ def conf_defaults(name: str) -> dict:
     return {k: conf[k] for k in conf if k not in KEY_PARAMS and not OmegaConf.is_interpolation(conf, k)}
 
 
+#: command-line overrides that do not change what a cell's run learns: the cell's own axes (experiment,
+#: dataset, model, transform, seed, augmentation order; the transform's parameters and a ResNet's patchify
+#: stem are named by variant_of and model_label) and where or how a run is done, logged and evaluated
+RECIPE_FREE = {"experiment", "dataset", "model", "transform", "seed", "data.augment", "model.stem_patch",
+               "trainer", "trainer.accelerator", "trainer.devices", "trainer.num_nodes", "trainer.strategy",
+               "logger", "paths", "progress", "progress_every_s", "sweep", "tags", "ckpt_path", "test",
+               "test_every_epoch", "data.num_workers", "data.resident", "data.eval_batch_size", "data.data_dir",
+               "dataset.download", "module.compile", "module.channels_last"}
+RECIPE_FREE_PREFIXES = ("transform.", "hydra.", "logger.", "paths.", "info_loss.")
+
+
+def recipe_overrides(r: dict) -> list[str]:
+    """The overrides a run's results.json recorded that change its recipe (e.g. ``optimizer.lr=1e-3``,
+    ``dataset.augmentation.padding=0``), sorted; [] for a run of the experiment's recipe or one recorded
+    before results.json kept its overrides."""
+    out = []
+    for o in r.get("overrides") or []:
+        key = o.lstrip("+~").split("=", 1)[0]
+        if key not in RECIPE_FREE and not key.startswith(RECIPE_FREE_PREFIXES):
+            out.append(o)
+    return sorted(out)
+
+
 def variant_of(r: dict) -> str:
     """What distinguishes a run from its transform's default for the dataset, '' for the default: a
     generated or other key (its label, e.g. generated:28x28:10:2) or a vortex count of the default key
     (v5), then every parameter that differs from the transform's config (e.g. scramble=false); for
-    blockwise, a block other than the ViT patch the studies use on the dataset (PATCH_FOR)."""
+    blockwise, a block other than the ViT patch the studies use on the dataset (PATCH_FOR); last, the
+    command-line overrides that change the recipe (recipe_overrides: a probe with another learning rate
+    is its own cell, never averaged into the recipe's)."""
     params = r.get("transform_params") or {}
     key, vortices = params.get("key"), params.get("vortices")
     parts = []
@@ -106,7 +131,7 @@ def variant_of(r: dict) -> str:
         v = params.get(k)
         if v is not None and v != default:
             parts.append(f"{k}={str(v).lower() if isinstance(v, bool) else v}")
-    return ",".join(parts)
+    return ",".join(parts + recipe_overrides(r))
 
 
 def strength_of(variant: str) -> int | None:

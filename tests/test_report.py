@@ -262,6 +262,24 @@ def test_variant_names_what_differs_from_the_transform_config(tmp_path):
     assert report.variant_of(rvt) == "generated:28x28:5:2"
 
 
+def test_a_changed_recipe_is_its_own_cell(tmp_path):
+    """A probe with another learning rate or padding is not averaged into the recipe's cell; overrides that
+    name the cell's axes or only where a run is done (seed, transform key, trainer=gpu) leave it there."""
+    axes = ["experiment=quick", "dataset=fashion_mnist", "model=vit", "transform=none", "seed=0", "trainer=gpu",
+            "hydra.sweep.dir=outputs/multirun/x", "progress=lines", "data.augment=before"]
+    runs = [record("fashion_mnist", "vit", "none", s, 0.85, 0.0) for s in (0, 1)]
+    runs[1]["overrides"] = axes
+    probe = record("fashion_mnist", "vit", "none", 0, 0.80, 0.0)
+    probe["overrides"] = axes + ["optimizer.lr=1e-3", "dataset.augmentation.padding=0"]
+    assert report.recipe_overrides(probe) == ["dataset.augmentation.padding=0", "optimizer.lr=1e-3"]
+    for i, r in enumerate(runs + [probe]):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
+    cells = report.summarise(report.load_runs(tmp_path))
+    by_variant = {k[5]: c["n"] for k, c in cells.items()}
+    assert by_variant == {"": 2, "dataset.augmentation.padding=0,optimizer.lr=1e-3": 1}
+
+
 def test_rvt_family_correlation_leaves_out_other_keyed_maps(tmp_path):
     """A fixed permutation that keeps accuracy at a high information loss is a point of 'all maps' and
     not of the RVT family's correlation."""

@@ -255,7 +255,12 @@ def test_multirun_two_jobs(tmp_path, data_dir):
     assert p.returncode == 0, p.stderr[-3000:]
     results = sorted(sweep.glob("*/results.json"))
     assert [r.parent.name for r in results] == ["0-mnist-resnet-none-before-s3407", "1-mnist-resnet-rvt-before-s3407"]
-    assert [json.loads(r.read_text())["transform"] for r in results] == ["none", "rvt"]
+    records = [json.loads(r.read_text()) for r in results]
+    assert [r["transform"] for r in records] == ["none", "rvt"]
+    # each job records its own command-line overrides (the report tells a changed recipe from the default's)
+    assert [[o for o in r["overrides"] if o.startswith("transform=")] for r in records] == [["transform=none"],
+                                                                                           ["transform=rvt"]]
+    assert all("logger=none" in r["overrides"] for r in records)
 
 
 KILLER = '''

@@ -26,6 +26,17 @@ def sweep_name() -> str | None:
     return Path(str(hc.sweep.dir)).name if hc.mode == RunMode.MULTIRUN else None
 
 
+def task_overrides() -> list[str] | None:
+    """The command line's config overrides of this run (Hydra's task overrides, e.g. ``optimizer.lr=1e-3``),
+    None outside a Hydra app: results.json records them so that a run with a changed recipe is told apart
+    from the default recipe's cell (experiments/report.py variant_of)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return [str(o) for o in HydraConfig.get().overrides.task]
+
+
 def tag_sweep(cfg) -> None:
     """Name the sweep of this run (the ``sweep`` setting, else the multirun's folder) in ``cfg.sweep`` and
     add the tag ``sweep:<name>`` that its training runs and its summary run (report.py --wandb) share."""
