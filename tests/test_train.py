@@ -84,6 +84,9 @@ def test_default_is_quick_and_groups_keep_full_settings(tmp_path):
     assert quick.scheduler.interval == "step" and quick.optimizer._target_ == "torch.optim.SGD"
     vit = make_cfg(["model=vit"], tmp_path)  # conf/recipe/quick_mnist_vit.yaml on conf/recipe/quick_vit.yaml
     assert vit.model.kwargs.depth == 4 and vit.model.patch_size == 7 and vit.optimizer._target_ == "torch.optim.AdamW"
+    # the Fashion-MNIST ViT's recipe trains without the crop (chosen on validation); its ResNet keeps it
+    assert make_cfg(["dataset=fashion_mnist", "model=vit"], tmp_path).data.padding == 0
+    assert make_cfg(["dataset=fashion_mnist"], tmp_path).data.padding == 2
     cifar = make_cfg(["dataset=cifar10"], tmp_path)
     assert cifar.data.flip and cifar.data.padding == 4 and cifar.trainer.max_epochs == 7
     paper = make_cfg(["experiment=paper", "model=vit"], tmp_path)  # the authors' SGD and augmentation
