@@ -143,6 +143,10 @@ def test_augment_order_after_vs_before():
     assert not torch.equal(after, before)  # the order matters for a scrambling transform
     none = BatchPipeline(t, augment="none", **kw)(x, train=True)
     assert torch.equal(none, t(x).float() / 255)
+    # without a crop or flip (the Fashion-MNIST ViT recipe) the two orders are one and the same batch
+    bare = dict(kw, padding=0, flip=False)
+    one, other = (BatchPipeline(t, augment=a, **bare)(x, train=True) for a in ("before", "after"))
+    assert torch.equal(one, other) and torch.equal(one, none)
 
 
 def test_pipeline_rejects_bad_settings():
