@@ -264,6 +264,7 @@ def test_multirun_two_jobs(tmp_path, data_dir):
     assert [[o for o in r["overrides"] if o.startswith("transform=")] for r in records] == [["transform=none"],
                                                                                            ["transform=rvt"]]
     assert all("logger=none" in r["overrides"] for r in records)
+    assert records[0]["augmentation"] == {"padding": 2, "flip": False, "color_jitter": None}  # MNIST's
 
 
 KILLER = '''
