@@ -356,8 +356,9 @@ def table_markdown(cells, command: str) -> str:
               "held-out validation split; `best epoch`: the authors' protocol (best test accuracy over epochs). "
               "Order: where augmentation sits, `after` encryption (the authors' order, all that a receiver of "
               "encrypted files can do) or `before` it (a loader that holds the key). Variant: the key when it "
-              "is not the dataset's authors' key (the strength axis), a vortex count of it, or a transform parameter "
-              "that differs from its config (e.g. scramble=false). "
+              "is not the dataset's authors' key (the strength axis), a vortex count of it, a transform parameter "
+              "that differs from its config (e.g. scramble=false), or a command-line override that changes the "
+              "recipe (e.g. optimizer.lr=1e-3). "
               "Loss: points lost against the plain images of the same dataset and model (val-selected). "
               "Authors: their README (best test epoch, one run, full training at the paper's settings; "
               "not comparable to `quick` runs).\n")
