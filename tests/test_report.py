@@ -272,6 +272,7 @@ def test_a_changed_recipe_is_its_own_cell(tmp_path):
     probe = record("fashion_mnist", "vit", "none", 0, 0.80, 0.0)
     probe["overrides"] = axes + ["optimizer.lr=1e-3", "dataset.augmentation.padding=0"]
     assert report.recipe_overrides(probe) == ["dataset.augmentation.padding=0", "optimizer.lr=1e-3"]
+    assert report.recipe_overrides({"overrides": ["trainer=gpu", "trainer=debug"]}) == ["trainer=debug"]
     for i, r in enumerate(runs + [probe]):
         (tmp_path / str(i)).mkdir()
         (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
