@@ -198,8 +198,7 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
             transform_mode=tparams.get("mode"), transform_key=tparams.get("key"), transform_params=tparams,
             **transform_identity(transform, int(cfg.dataset.size)),
             augment=cfg.data.augment, sweep=cfg.get("sweep"), tags=list(cfg.tags), ricap_beta=cfg.module.ricap_beta, seed=int(cfg.seed),
-            augmentation={k: OmegaConf.to_container(cfg.data[k]) if OmegaConf.is_config(cfg.data[k]) else cfg.data[k]
-                          for k in ("padding", "flip", "color_jitter")},
+            augmentation={k: config["data"][k] for k in ("padding", "flip", "color_jitter")},
             overrides=task_overrides(),  # the command line's settings: a changed recipe is its own cell in the report
             epochs=int(trainer.current_epoch), max_epochs=int(cfg.trainer.max_epochs),
             steps=int(trainer.global_step), batch_size=int(cfg.data.batch_size),
