@@ -90,13 +90,14 @@ def conf_defaults(name: str) -> dict:
 #: command-line overrides that do not change what a cell's run learns: the cell's own axes (experiment,
 #: dataset, model, transform, seed, augmentation order; the transform's parameters and a ResNet's patchify
 #: stem are named by variant_of and model_label) and where or how a run is done, logged and evaluated
-#: (a device trainer; trainer=debug, which cuts the run short, is a recipe change)
 RECIPE_FREE = {"experiment", "dataset", "model", "transform", "seed", "data.augment", "model.stem_patch",
-               "trainer=cpu", "trainer=gpu", "trainer=ddp", "trainer=default", "trainer.accelerator", "trainer.devices", "trainer.num_nodes", "trainer.strategy",
-               "logger", "paths", "progress", "progress_every_s", "sweep", "tags", "ckpt_path", "test",
+               "trainer.accelerator", "trainer.devices", "trainer.num_nodes", "trainer.strategy", "logger",
+               "paths", "progress", "progress_every_s", "sweep", "tags", "ckpt_path", "test",
                "test_every_epoch", "data.num_workers", "data.resident", "data.eval_batch_size", "data.data_dir",
                "dataset.download", "module.compile", "module.channels_last"}
 RECIPE_FREE_PREFIXES = ("transform.", "hydra.", "logger.", "paths.", "info_loss.")
+#: group choices that only pick the device (trainer=debug, which cuts the run short, is a recipe change)
+RECIPE_FREE_CHOICES = {"trainer=cpu", "trainer=gpu", "trainer=ddp", "trainer=default"}
 
 
 def recipe_overrides(r: dict) -> list[str]:
@@ -106,7 +107,7 @@ def recipe_overrides(r: dict) -> list[str]:
     out = []
     for o in r.get("overrides") or []:
         key = o.lstrip("+~").split("=", 1)[0]
-        if key not in RECIPE_FREE and o not in RECIPE_FREE and not key.startswith(RECIPE_FREE_PREFIXES):
+        if key not in RECIPE_FREE and o not in RECIPE_FREE_CHOICES and not key.startswith(RECIPE_FREE_PREFIXES):
             out.append(o)
     return sorted(out)
 
