@@ -88,7 +88,7 @@ def test_default_is_quick_and_groups_keep_full_settings(tmp_path):
     assert make_cfg(["dataset=fashion_mnist", "model=vit"], tmp_path).data.padding == 0
     assert make_cfg(["dataset=fashion_mnist"], tmp_path).data.padding == 2
     cifar = make_cfg(["dataset=cifar10"], tmp_path)
-    assert cifar.data.flip and cifar.data.padding == 4 and cifar.trainer.max_epochs == 7
+    assert cifar.data.flip and cifar.data.padding == 4 and cifar.trainer.max_epochs == 14
     paper = make_cfg(["experiment=paper", "model=vit"], tmp_path)  # the authors' SGD and augmentation
     assert paper.optimizer._target_ == "torch.optim.SGD" and paper.data.flip and list(paper.data.color_jitter) == [0.4, 0.4, 0.4, 0.2]
     full = make_cfg(["experiment=none"], tmp_path)
