@@ -12,7 +12,7 @@ export WANDB_MODE ?= offline
 # Hydra overrides passed through, e.g. `make train ARGS="dataset=fashion_mnist transform=random"`
 ARGS        ?=
 
-.PHONY: env data train test bench information sweep sweep-keyed sweep-strength sweep-vortices table security frontier gpu-check clean
+.PHONY: env data train test bench information sweep sweep-keyed sweep-strength sweep-vortices collect table security frontier gpu-check clean
 
 env: $(VENV)/.installed
 
@@ -78,6 +78,11 @@ sweep-strength: env data
 
 # the former name of sweep-strength
 sweep-vortices: sweep-strength
+
+# copy finished runs' results.json from outputs/ into experiments/results/{runs,superseded,probes}/
+COLLECT_ARGS ?= outputs/multirun
+collect: env
+	$(PY) experiments/collect.py $(COLLECT_ARGS)
 
 table: env
 	$(PY) experiments/report.py $(REPORT_ARGS)
