@@ -17,6 +17,7 @@ from a modified tree (results.json ``git.dirty``) are left out: their numbers ca
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import subprocess
@@ -38,6 +39,7 @@ RECIPE_CHANGES = {
 FOLDERS = ("runs", "superseded", "probes")
 
 
+@functools.cache  # a sweep shares a few commits, and committed runs are checked again on every collect
 def is_ancestor(older: str, newer: str, repo: Path) -> bool:
     """Whether commit ``older`` is ``newer`` or one of its ancestors; a clear error when either is unknown."""
     done = subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", older, newer],
