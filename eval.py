@@ -36,9 +36,14 @@ def find_checkpoint(path: Path) -> Path:
 
 @torch.no_grad()
 def accuracy(net, pipeline, x, y, batch_size: int, device) -> float:
+    """Accuracy on the first len(y) test images; a per-image transform uses each image's fixed map, the
+    one the run was tested with (rvt.training.datamodule.test_ids)."""
+    from rvt.training.datamodule import test_ids
+
+    ids = test_ids(len(y))
     correct = 0
     for start in range(0, len(y), batch_size):
-        xb = pipeline(x[start:start + batch_size].to(device), train=False)
+        xb = pipeline(x[start:start + batch_size].to(device), train=False, ids=ids[start:start + batch_size].to(device))
         correct += int((net(xb).argmax(1).cpu() == y[start:start + batch_size]).sum())
     return correct / len(y)
 

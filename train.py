@@ -119,6 +119,7 @@ def _instantiate_all(group: DictConfig | None) -> list:
 
 def train(cfg: DictConfig) -> dict:
     """Fit, test and record one run; returns the results dict (also written to results.json)."""
+    code = git_state()  # the code this run executes: the tree at its start (commits made during it are not)
     check_config(cfg)
     tag_sweep(cfg)
     run_dir = Path(cfg.paths.run_dir)
@@ -142,7 +143,7 @@ def train(cfg: DictConfig) -> dict:
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
     try:
-        results = _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbacks, loggers)
+        results = _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbacks, loggers, code)
     except BaseException:
         finish(loggers, exit_code=1)  # a failed or interrupted run is closed too, marked failed
         raise
@@ -150,7 +151,7 @@ def train(cfg: DictConfig) -> dict:
     return results
 
 
-def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbacks, loggers) -> dict | None:
+def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbacks, loggers, code) -> dict | None:
     bar, progress = progress_setup(cfg.progress, bool(cfg.trainer.enable_progress_bar), cfg.progress_every_s)
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks + progress,
                                                   logger=loggers or False, enable_progress_bar=bar)
@@ -217,7 +218,8 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
             world_size=int(trainer.world_size), resumed_from=ckpt_path, best_checkpoint=best_path,
             run_dir=str(run_dir), started=started.isoformat(timespec="seconds"),
             finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            git=git_state(), versions=versions(), history=progress["history"],
+            git=dict(code, at="start"), **_moved_on(code), versions=versions(), config=config,
+            history=progress["history"],
         )
         path = write_results(run_dir, results)
         log_results(loggers, results)
@@ -225,6 +227,12 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
                  _pct(test_best), _pct(test_last), _pct(progress["test_acc_best"]),
                  "n/a" if info is None else f"{info:.3f}", path)
     return results
+
+
+def _moved_on(code: dict) -> dict:
+    """``git_end``: the tree at the end of the run, recorded only when it differs from the start's."""
+    end = git_state()
+    return {} if end == code else {"git_end": end}
 
 
 def _pct(v):

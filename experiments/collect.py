@@ -10,8 +10,10 @@ Each run lands in one of three folders, as ``<folder>/<sweep>/<run>/results.json
 - ``runs/`` otherwise: what the report, the table and the frontier read.
 
 Runs already in ``runs/`` that an entry of :data:`RECIPE_CHANGES` makes old are moved to ``superseded/``, so
-adding an entry and running this once keeps the report on current recipes only. Unfinished runs and runs made
-from a modified tree (results.json ``git.dirty``) are left out: their numbers cannot be traced to a commit.
+adding an entry and running this once keeps the report on current recipes only. Unfinished runs and runs
+started from a modified tree (results.json ``git.dirty``) are left out: their numbers cannot be traced to a
+commit. ``git`` is the tree at the run's start (``git.at == "start"``; a commit made while it ran shows in
+``git_end`` and changes nothing here); older records have the tree at their end, without ``at``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def is_ancestor(older: str, newer: str, repo: Path) -> bool:
 
 
 def folder_for(result: dict, sweep: str, changes: dict, repo: Path) -> str:
-    """Which of :data:`FOLDERS` a finished run belongs in."""
+    """Which of :data:`FOLDERS` a finished run belongs in, decided from the commit the run started from
+    (results.json ``git``; runs written before 2026-12-07 recorded the commit at their end instead)."""
     if sweep.startswith("probe-"):
         return "probes"
     change = changes.get((result.get("experiment"), result.get("dataset"), result.get("model")))

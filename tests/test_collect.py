@@ -28,11 +28,16 @@ def history(tmp_path):
     return repo, git(repo, "rev-parse", "HEAD~1"), git(repo, "rev-parse", "HEAD")
 
 
-def run(root: Path, sweep: str, name: str, commit: str, model="resnet", status="finished", dirty=False) -> Path:
+def run(root: Path, sweep: str, name: str, commit: str, model="resnet", status="finished", dirty=False,
+        end: str | None = None) -> Path:
+    """A results.json started at ``commit``; ``end``: the commit at its end when one was made while it ran."""
     path = root / sweep / name / "results.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"status": status, "experiment": "quick", "dataset": "cifar10", "model": model,
-                                "test_acc": 0.8, "git": {"commit": commit, "dirty": dirty}}))
+    record = {"status": status, "experiment": "quick", "dataset": "cifar10", "model": model, "test_acc": 0.8,
+              "git": {"commit": commit, "dirty": dirty, "at": "start"}}
+    if end:
+        record["git_end"] = {"commit": end, "dirty": False}
+    path.write_text(json.dumps(record))
     return path
 
 
@@ -46,12 +51,13 @@ def test_runs_are_sorted_by_recipe_and_probe(history, tmp_path):
     run(multirun, "probe-epochs", "0-probe", new)
     run(multirun, "grid", "3-crashed", new, status="failed")
     run(multirun, "grid", "4-modified-tree", new, dirty=True)
+    run(multirun, "grid", "5-started-before-the-change", old, end=new)  # the recipe changed while it ran
 
     moves = collect.collect([multirun], out, changes, repo)
 
     placed = sorted(str(dest.relative_to(out).parent) for _, dest in moves)
     assert placed == ["probes/probe-epochs/0-probe", "runs/grid/1-after-change", "runs/grid/2-other-cell",
-                      "superseded/grid/0-before-change"]
+                      "superseded/grid/0-before-change", "superseded/grid/5-started-before-the-change"]
     copied = json.loads((out / "runs/grid/1-after-change/results.json").read_text())
     assert copied["git"]["commit"] == new
 

@@ -164,6 +164,30 @@ def test_random_transform_differs_per_image_and_call():
     a, b = pipe(x), pipe(x)
     assert not torch.equal(a[0], a[1]) and not torch.equal(a, b)
     assert torch.equal(a.view(4, -1).sort(1).values, x.float().view(4, -1).sort(1).values / 255)
+    # training ignores ids: a fresh map per image and per call
+    ids = torch.arange(4)
+    assert not torch.equal(pipe(x, train=True, ids=ids), pipe(x, train=True, ids=ids))
+
+
+def test_random_evaluation_maps_are_fixed_by_seed_and_image_id():
+    """Evaluation: one map per image, the same at every call, whatever the batch split or the generator's
+    state; another seed or another id gives another map."""
+    t = RandomPermutation(seed=3)
+    ids = torch.arange(100, 164)
+    maps = t.image_index(ids, 28, 28)
+    assert torch.equal(maps.sort(1).values, torch.arange(784).expand(64, 784))  # every row a permutation
+    assert len({tuple(m.tolist()) for m in maps}) == 64  # distinct per image
+    t(torch.zeros(5, 1, 28, 28, dtype=torch.uint8))  # training draws move the generator ...
+    assert torch.equal(torch.cat([t.image_index(ids[:10], 28, 28), t.image_index(ids[10:], 28, 28)]), maps)  # ... not these
+    assert not torch.equal(RandomPermutation(seed=4).image_index(ids, 28, 28), maps)
+    # no visible structure: the mean displacement of a uniform permutation of 28x28 positions
+    rows = torch.arange(784) // 28
+    shift = (rows[maps] - rows).abs().float().mean()
+    assert 8.5 < shift < 10.1, shift  # 28^2-1 / (3*28) = 9.32 for a uniform permutation
+    x = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    pipe = BatchPipeline(t, 28, mean=(0,), std=(1,))
+    assert torch.equal(pipe(x, ids=ids), pipe(x, ids=ids))
+    assert torch.equal(pipe(x, ids=ids)[7].flatten(), x[7].flatten()[maps[7]].float() / 255)
 
 
 # ------------------------------------------------------------------------------------- sampling
@@ -196,11 +220,12 @@ def test_datamodule_splits_and_batches(data_dir):
     assert [len(dm.splits[s]) for s in ("train", "val", "test")] == [1000, 500, 300]
     assert not set(dm.split_indices["train"].tolist()) & set(dm.split_indices["val"].tolist())
     assert dm.splits["train"].x.dtype == torch.uint8
-    x, y = next(iter(dm.train_dataloader()))
+    x, y, ids = next(iter(dm.train_dataloader()))
     assert x.shape == (64, 1, 28, 28) and x.dtype == torch.uint8 and y.shape == (64,)
     assert len(dm.train_dataloader()) == 1000 // 64
     assert [len(dl) for dl in dm.val_dataloader()] == [5, 3]
-    out, _ = dm.on_after_batch_transfer((x, y), 0)  # no trainer: the evaluation path
+    assert set(ids.tolist()) <= set(dm.split_indices["train"].tolist())  # ids: indices in the training file
+    out, _, _ = dm.on_after_batch_transfer((x, y, ids), 0)  # no trainer: the evaluation path
     assert out.dtype == torch.float32 and out.shape == (64, 1, 28, 28)
     # the same split for another training seed
     dm2 = ImageDataModule("mnist", str(data_dir), download=False, val_size=500, train_subset=1000, seed=9)

@@ -158,6 +158,19 @@ def test_model_x_transform_on_mnist(tmp_path, data_dir, model, transform):
         assert on_disk["transform_key"] == "authors:mnist" and on_disk["transform_mode"] == "authors"
 
 
+def test_results_record_the_tree_the_run_started_from(tmp_path, data_dir, monkeypatch):
+    """A commit made while a run trains changes nothing of what it executes: results.json names the tree
+    at the start (what collect.py sorts by) and the one at the end beside it."""
+    states = iter([{"commit": "a" * 40, "dirty": False}, {"commit": "b" * 40, "dirty": True}])
+    monkeypatch.setattr(train_script, "git_state", lambda: next(states))
+    res = train_script.train(make_cfg(tiny(data_dir) + ["logger=none", "info_loss.enabled=false"], tmp_path))
+    assert res["git"] == {"commit": "a" * 40, "dirty": False, "at": "start"}
+    assert res["git_end"] == {"commit": "b" * 40, "dirty": True}
+    monkeypatch.setattr(train_script, "git_state", lambda: {"commit": "c" * 40, "dirty": False})
+    res = train_script.train(make_cfg(tiny(data_dir) + ["logger=none", "info_loss.enabled=false"], tmp_path / "2"))
+    assert res["git"]["commit"] == "c" * 40 and "git_end" not in res
+
+
 def _synthetic(name, root, train, download=True):
     g = torch.Generator().manual_seed(0 if train else 1)
     n = 200 if train else 40
@@ -240,7 +253,9 @@ def test_cli_run_then_eval(tmp_path, data_dir):
     res = json.loads((run_dir / "results.json").read_text())
     saved = OmegaConf.load(run_dir / ".hydra" / "config.yaml")  # the resolved config is kept with the run
     assert saved.dataset.name == "mnist" and (run_dir / ".hydra" / "overrides.yaml").is_file()
-    assert res["git"]["commit"] and res["best_checkpoint"]
+    assert res["git"]["commit"] and res["git"]["at"] == "start" and res["best_checkpoint"]
+    assert res["config"]["dataset"]["name"] == "mnist" and res["config"]["trainer"]["max_epochs"] == 1  # resolved
+    assert "trainer.max_epochs=1" in res["overrides"]
     out = tmp_path / "eval.json"
     p = run_cli([str(run_dir), "--test-subset", "32", "--out", str(out), "--device", "cpu"], data_dir, tmp_path,
                 script="eval.py")

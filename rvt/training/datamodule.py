@@ -18,6 +18,14 @@ from rvt.training.sampler import IndexBatchSampler, TensorBatches
 
 log = logging.getLogger(__name__)
 
+#: an image's id is its index in its source file; test-file ids start here (val ids are train-file indices)
+TEST_IDS = 1 << 24
+
+
+def test_ids(n: int) -> torch.Tensor:
+    """The ids of the first n test images: what fixes their maps under a per-image transform (eval.py)."""
+    return TEST_IDS + torch.arange(int(n))
+
 
 class ImageDataModule(pl.LightningDataModule):
     """Train / validation / test splits of one dataset as uint8 tensors; batches encrypted and augmented
@@ -82,9 +90,9 @@ class ImageDataModule(pl.LightningDataModule):
             tx, ty = tx[: int(self.test_subset)], ty[: int(self.test_subset)]
         self.split_indices = {"train": train_idx, "val": val_idx}
         self.splits = {
-            "train": TensorBatches(x[train_idx].contiguous(), y[train_idx].contiguous()),
-            "val": TensorBatches(x[val_idx].contiguous(), y[val_idx].contiguous()),
-            "test": TensorBatches(tx.contiguous(), ty.contiguous()),
+            "train": TensorBatches(x[train_idx].contiguous(), y[train_idx].contiguous(), train_idx.clone()),
+            "val": TensorBatches(x[val_idx].contiguous(), y[val_idx].contiguous(), val_idx.clone()),
+            "test": TensorBatches(tx.contiguous(), ty.contiguous(), test_ids(len(ty))),
         }
         log.info("%s: %d train, %d val, %d test images (%dx%dx%d uint8, fed at %d)", self.name,
                  len(self.splits["train"]), len(self.splits["val"]), len(self.splits["test"]),
@@ -167,9 +175,11 @@ class ImageDataModule(pl.LightningDataModule):
         self._per_rank_streams()  # rank 0's saved state is restored on every rank: split it again
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        x, y = batch
+        """(uint8 x, y, ids) -> (network input, y, ids): encrypted (evaluation: each image's fixed map
+        under a per-image transform, named by its id), augmented in training, normalised."""
+        x, y, ids = batch
         training = self.trainer is not None and self.trainer.training
-        return self.pipeline(x, train=training), y
+        return self.pipeline(x, train=training, ids=ids), y, ids
 
     def test_images(self, n: int | None = None) -> torch.Tensor:
         """The first n plain test images, uint8 (N, C, H, W)."""

@@ -70,7 +70,7 @@ class ImageClassifier(pl.LightningModule):
 
     # -- training ------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
-        x, y = batch
+        x, y = batch[0], batch[1]  # (input, labels, image ids): rvt.training.datamodule
         if self.ricap_beta:
             x, labels, weights = ricap(x, y, self.ricap_beta)
             logits = self(x)
@@ -111,7 +111,7 @@ class ImageClassifier(pl.LightningModule):
         self._t_val = time.perf_counter()
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        x, y = batch
+        x, y = batch[0], batch[1]  # (input, labels, image ids): rvt.training.datamodule
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         if dataloader_idx == 0:
@@ -149,7 +149,7 @@ class ImageClassifier(pl.LightningModule):
 
     # -- test ----------------------------------------------------------------------------------
     def test_step(self, batch, batch_idx):
-        x, y = batch
+        x, y = batch[0], batch[1]  # (input, labels, image ids): rvt.training.datamodule
         logits = self(x)
         self.test_acc.update(logits, y)
         self.log("test/loss", F.cross_entropy(logits, y), on_epoch=True, sync_dist=True, batch_size=len(y))

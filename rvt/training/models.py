@@ -15,6 +15,9 @@
   ImageNet weights through timm (the patch embedding is adapted to the channels by timm, the head is
   re-initialised for the classes); off by default since weights cannot be downloaded everywhere.
   ``pretrained_file`` points timm at a local weights file instead.
+- ``mlp``: a fully connected network on the flattened image (torchvision's ``ops.MLP``), blind to the
+  order of pixels: any fixed permutation of the input is absorbed by its first layer, so it is the
+  order-agnostic control of the information study (``hidden``: the widths of its hidden layers).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from torch import nn
 
 from rvt.errors import RVTError
 
-MODELS = ("resnet", "vit", "vit_b16")
+MODELS = ("resnet", "vit", "vit_b16", "mlp")
 SMALL_INPUT = 64  # inputs up to this side get the small-image stem
 
 
@@ -93,7 +96,8 @@ def _timm(arch: str, pretrained: bool, pretrained_file: str | None, **kwargs) ->
 def build_model(name: str, in_chans: int, num_classes: int, img_size: int, pretrained: bool = False,
                 width: float = 1.0, arch: str | None = None, patch_size: int | None = None,
                 pretrained_file: str | None = None, kwargs: dict | None = None,
-                stem_stride: int = 1, stem_patch: int | None = None) -> nn.Module:
+                stem_stride: int = 1, stem_patch: int | None = None, hidden: list | tuple = (),
+                dropout: float = 0.0) -> nn.Module:
     """A classifier for ``in_chans`` x ``img_size`` x ``img_size`` images and ``num_classes`` classes.
 
     ``kwargs`` go to timm's ``create_model`` (ViTs). Smaller variants (the quick experiment's) are plain
@@ -113,6 +117,16 @@ def build_model(name: str, in_chans: int, num_classes: int, img_size: int, pretr
             raise RVTError(f"model {name}: image size {img_size} is not a multiple of the patch size {patch}")
         return _timm(arch, pretrained, pretrained_file, img_size=img_size, patch_size=patch,
                      in_chans=in_chans, num_classes=num_classes, **kwargs)
+    if name == "mlp":
+        import torchvision
+
+        if pretrained or pretrained_file:
+            raise RVTError("model mlp has no pretrained weights")
+        widths = [int(h) for h in hidden] + [int(num_classes)]
+        if any(h < 1 for h in widths):
+            raise RVTError(f"model.hidden takes positive widths, got {list(hidden)}")
+        return nn.Sequential(nn.Flatten(), torchvision.ops.MLP(in_chans * img_size * img_size, widths,
+                                                               dropout=float(dropout)))
     raise RVTError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
 
 

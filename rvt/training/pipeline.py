@@ -40,8 +40,11 @@ class BatchPipeline(nn.Module):
             raise RVTError(f"data.color_jitter takes 4 values (brightness, contrast, saturation, hue), "
                            f"got {list(color_jitter)}")
 
-    def encrypt(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.transform is None else self.transform(x)
+    def encrypt(self, x: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Encrypt; with ``ids`` (evaluation) a per-image transform uses each image's fixed map."""
+        if self.transform is None:
+            return x
+        return self.transform(x) if ids is None else self.transform.encrypt_images(x, ids)
 
     def resize(self, x: torch.Tensor) -> torch.Tensor:
         if self.img_size is None or tuple(x.shape[-2:]) == (self.img_size, self.img_size):
@@ -72,7 +75,9 @@ class BatchPipeline(nn.Module):
         return x.sub_(m).div_(s) if not x.requires_grad else (x - m) / s
 
     @torch.no_grad()
-    def forward(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, train: bool = False, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """``ids`` name the images of an evaluation batch (ignored in training, where per-image maps are
+        fresh at every call)."""
         if x.dtype != torch.uint8:
             raise RVTError(f"the batch pipeline takes uint8 images, got {x.dtype}")
         if train and self.augment == "before":
@@ -80,7 +85,7 @@ class BatchPipeline(nn.Module):
             x = crop_flip(x, self.padding, self.flip).float().div_(255)
             x = self.resize(self.encrypt(self._jitter(x)))
         else:
-            x = self.encrypt(x)
+            x = self.encrypt(x, None if train else ids)
             augment = train and self.augment == "after"
             resize = self._needs_resize(x)
             if augment and not resize:

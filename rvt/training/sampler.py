@@ -12,10 +12,12 @@ import torch
 
 
 class TensorBatches(torch.utils.data.Dataset):
-    """Indexable by a whole batch of indices: ``ds[idx] -> (x[idx], y[idx])``, one op per batch."""
+    """Indexable by a whole batch of indices: ``ds[idx] -> (x[idx], y[idx])``, one op per batch, or
+    ``(x[idx], y[idx], ids[idx])`` with ``ids``: a name for every image (its position in its source file),
+    which fixes its evaluation map under a per-image transform."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y = x, y
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor | None = None):
+        self.x, self.y, self.ids = x, y, ids
 
     def __len__(self):
         return len(self.y)
@@ -23,13 +25,15 @@ class TensorBatches(torch.utils.data.Dataset):
     def to(self, device) -> "TensorBatches":
         """Keep the split on ``device`` (a GPU): batches are then drawn there, no per-batch copy."""
         self.x, self.y = self.x.to(device), self.y.to(device)
+        self.ids = None if self.ids is None else self.ids.to(device)
         return self
 
     def __getitem__(self, idx):
         if isinstance(idx, torch.Tensor):  # index_select: ~10x faster than advanced indexing on uint8
             idx = idx.to(self.x.device, non_blocking=True)
-            return self.x.index_select(0, idx), self.y.index_select(0, idx)
-        return self.x[idx], self.y[idx]
+            batch = self.x.index_select(0, idx), self.y.index_select(0, idx)
+            return batch if self.ids is None else (*batch, self.ids.index_select(0, idx))
+        return (self.x[idx], self.y[idx]) if self.ids is None else (self.x[idx], self.y[idx], self.ids[idx])
 
 
 class IndexBatchSampler(torch.utils.data.Sampler):

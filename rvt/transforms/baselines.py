@@ -88,9 +88,22 @@ class BlockScramble(PositionTransform):
         return f"block={self.block}, seed={self.seed}, rotate_flip={self.rotate_flip}"
 
 
+_M32 = 0xFFFFFFFF
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer mix (the 'lowbias' xorshift-multiply hash) of int64 values in [0, 2^32);
+    products stay below 2^59, so nothing overflows int64 on any device."""
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
+    return (x >> 16) ^ x
+
+
 @register_transform("random", label="random", description="a fresh uniform pixel permutation per image (the paper's baseline)")
 class RandomPermutation(PositionTransform):
-    """A fresh permutation per image, per call (train and test alike), drawn from a seedable generator.
+    """A fresh permutation per image, per call, drawn from a seedable generator (training); at evaluation
+    (:meth:`encrypt_images`) one permutation per image fixed by the seed and the image's id, so the same
+    weights get the same score at every evaluation, on any device, batch size or number of processes.
 
     Maps are drawn on the CPU from one generator, so a seed gives the same maps on every device.
     ``last_index`` holds the (N, H*W) maps of the latest call.
@@ -118,6 +131,25 @@ class RandomPermutation(PositionTransform):
         n, _, h, w = batch.shape
         index = self.sample_index(n, h, w).to(x.device, non_blocking=True)
         self.last_index = index
+        return gather_positions(x, index[0] if x.dim() == 3 else index)
+
+    def image_index(self, ids: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """(N, H*W) permutations, one per image id, fixed by (seed, id): the argsort of a counter-based
+        hash of (seed, id, position), computed on ids' device with integer ops (no generator state)."""
+        ids = torch.as_tensor(ids, dtype=torch.int64)
+        seed = int(self.generator.initial_seed()) if self.seed is None else int(self.seed)
+        image = _hash32((ids & _M32) ^ _hash32(torch.tensor(seed & _M32, device=ids.device)))
+        pos = torch.arange(h * w, device=ids.device, dtype=torch.int64)
+        # two 32-bit hashes of (image, position) make a 63-bit sort key: ties (which argsort would break
+        # by position) have probability ~ (H W)^2 / 2^64
+        high = _hash32((image[:, None] + pos * 0x9E3779B9) & _M32)
+        low = _hash32(((_hash32(image ^ 0x27D4EB2F))[:, None] + pos * 0x85EBCA6B) & _M32)
+        return ((high << 31) | (low >> 1)).argsort(dim=1)
+
+    def encrypt_images(self, x, ids):
+        batch, _ = as_batch(x)
+        _, _, h, w = batch.shape
+        index = self.image_index(ids.to(x.device), h, w)
         return gather_positions(x, index[0] if x.dim() == 3 else index)
 
     @property
