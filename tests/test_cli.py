@@ -194,3 +194,17 @@ def test_bench_json(tmp_path, capsys):
     rows = result["transforms"]
     assert {r["transform"].split(" ")[0] for r in rows} >= {"clone()", "RVT", "blockwise"}
     assert all(r["images_per_s"] > 0 for r in rows) and "pipeline" not in result
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--transform", "blockwise", "--block", "0"], "block size must be a positive integer, got 0"),
+    (["--transform", "blockwise", "--channels", "0"], "channels must be >= 1"),
+    (["--vortices", "3", "--block", "0"], "--block is for --transform blockwise keys"),
+    (["--vortices", "3", "--divisor", "0"], "divisor must be a non-zero number"),
+])
+def test_keygen_reads_a_zero_as_given(tmp_path, capsys, args, message):
+    """A 0 is a value the user typed, never 'not given': refused with one line, and no key is written."""
+    assert run("keygen", "--size", 28, 28, *args, "--output", tmp_path / "k.json") == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "k.json").exists()

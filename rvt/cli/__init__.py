@@ -90,7 +90,7 @@ def cmd_keygen(args) -> int:
 
         if args.vortices is not None:
             raise InputError("--vortices is for --transform rvt keys, not blockwise")
-        key = generate_blockwise(h, w, args.channels, args.block or 4, seed=args.seed, scramble=not args.no_scramble,
+        key = generate_blockwise(h, w, args.channels, 4 if args.block is None else args.block, seed=args.seed, scramble=not args.no_scramble,
                                  shuffle=not args.no_shuffle, negpos=args.negpos, channel_shuffle=args.channel_shuffle)
         key.save(out)
         print(f"wrote {out}: blockwise key, {key.block}x{key.block} blocks of {args.channels}x{h}x{w} images",
@@ -100,7 +100,7 @@ def cmd_keygen(args) -> int:
 
     blockwise_only = [f for f, v in (("--block", args.block), ("--negpos", args.negpos),
                                      ("--channel-shuffle", args.channel_shuffle), ("--no-scramble", args.no_scramble),
-                                     ("--no-shuffle", args.no_shuffle)) if v]
+                                     ("--no-shuffle", args.no_shuffle)) if v is not None and v is not False]  # --block 0 is given
     if blockwise_only:
         raise InputError(f"{blockwise_only[0]} is for --transform blockwise keys")
     if args.vortices is None:
