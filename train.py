@@ -198,6 +198,8 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
             img_size=int(datamodule.img_size), transform=cfg.transform.name,
             transform_mode=tparams.get("mode"), transform_key=tparams.get("key"), transform_params=tparams,
             **transform_identity(transform, int(cfg.dataset.size)),
+            # a per-image transform is evaluated on one map per image, fixed by (seed, image id)
+            eval_maps=None if getattr(transform, "fixed", True) else "fixed per image (seed, image id)",
             augment=cfg.data.augment, sweep=cfg.get("sweep"), tags=list(cfg.tags), ricap_beta=cfg.module.ricap_beta, seed=int(cfg.seed),
             augmentation={k: config["data"][k] for k in ("padding", "flip", "color_jitter")},
             overrides=task_overrides(),  # the command line's settings: a changed recipe is its own cell in the report

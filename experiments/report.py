@@ -363,7 +363,11 @@ def table_markdown(cells, command: str) -> str:
               "recipe (e.g. optimizer.lr=1e-3). "
               "Loss: points lost against the plain images of the same dataset and model (val-selected). "
               "Authors: their README (best test epoch, one run, full training at the paper's settings; "
-              "not comparable to `quick` runs).\n")
+              "not comparable to `quick` runs). Per-image random (`random`): runs made before commit 6095874 "
+              "(every random cell committed by 2026-12-06) drew fresh test maps at every evaluation, so the same "
+              "weights scored differently from one evaluation to the next (by 0.6 points: CIFAR-10 ResNet seed 2, "
+              "36.57 vs 37.15 for the same epoch); runs since evaluate on one map per test image fixed by the run's "
+              "seed and the image (results.json `eval_maps`), so the same weights get the same score.\n")
     for exp in sorted({k[0] for k in cells}):
         out.write(f"\n## experiment={exp}\n\n")
         out.write("| dataset | model | transform | order | variant | n | test_acc | best epoch | loss (pts) | "
