@@ -50,7 +50,7 @@ def accuracy(net, pipeline, x, y, batch_size: int, device) -> float:
 
 def evaluate(ckpt: Path, data_dir: str | None = None, device: str = "cpu", batch_size: int = 500,
              test_subset: int | None = None) -> dict:
-    from train import build_transform  # the same construction as training
+    from rvt.training.run import build_transform  # the same construction as training
     from omegaconf import OmegaConf
 
     from rvt.training.datasets import read_split

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from pytorch_lightning import Callback
 
-import train as train_script
+from rvt.training import run as train_script  # the library, not the script
 from rvt import create_transform, list_transforms
 from rvt.training.datamodule import TEST_IDS
 from rvt.training.datasets import read_split

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 import eval as eval_script
-import train as train_script
+from rvt.training import run as train_script  # the library, not the script
 from test_train import make_cfg
 
 # a few thousand images, a fixed number of steps: 4000 images x 3 epochs / 64 = 187 steps

@@ -17,7 +17,7 @@ import pytest
 import torch
 from pytorch_lightning import Callback
 
-import train as train_script
+from rvt.training import run as train_script  # the library, not the script
 from test_train import make_cfg, tiny
 
 SCRIPT: list[int] = []  # the class the network predicts in each epoch

@@ -46,7 +46,7 @@ def make_cfg(overrides, hydra_cfg=False):
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10"])
 def test_paper_recipe_every_cell(dataset):
-    import train as train_script
+    from rvt.training import run as train_script
 
     for model in ("resnet", "vit", "vit_b16"):
         for transform, column in COLUMN.items():
@@ -89,7 +89,7 @@ def test_paper_vit_builds_vit_b16_and_quick_vit_stays_small():
 
 
 def test_rvt_bijective_option():
-    import train as train_script
+    from rvt.training import run as train_script
 
     cfg = make_cfg(["transform=rvt_bijective", "dataset=fashion_mnist", "transform.vortices=5"])
     assert (cfg.transform.name, cfg.transform.mode, cfg.transform.key) == ("rvt", "bijective", "authors:fashion_mnist")

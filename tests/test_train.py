@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
-import train as train_script  # the repository root is on sys.path (pytest's pythonpath)
+from rvt.training import run as train_script  # the library, not the script
 from rvt.errors import RVTError
 
 CONF = ROOT / "conf"

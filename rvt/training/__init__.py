@@ -10,5 +10,7 @@
 - :mod:`~rvt.training.schedules`: learning-rate schedules (per epoch or per step, with warm-up);
 - :mod:`~rvt.training.ricap`: RICAP;
 - :mod:`~rvt.training.config`: the validated settings (structured configs);
-- :mod:`~rvt.training.results`: results.json.
+- :mod:`~rvt.training.results`: results.json;
+- :mod:`~rvt.training.run`: one run (``train(cfg)``; ``task(cfg)`` for the command line), what train.py calls;
+- :mod:`~rvt.training.callbacks`: the run's side effects as Lightning callbacks.
 """
