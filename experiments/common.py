@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from rvt.registry import list_transforms, transform_spec
+from rvt.registry import labels_where, list_transforms, transform_spec
 from rvt.training.datasets import DATASETS as DATASET_SPECS
 from rvt.training.datasets import read_split
 from rvt.training.results import git_state
@@ -28,7 +28,7 @@ PRETTY = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-
 #: transform labels for which the augmentation order is moot: plain images, and a fresh map for every image
 #: (cropping then permuting or permuting then cropping both give uniformly shuffled pixels). One run of
 #: these stands for both orders in the report's authors column and in the frontier.
-ORDER_FREE = frozenset({"none", "random"})
+ORDER_FREE = labels_where(order_free=True)
 
 
 def default_data_dir() -> Path:

@@ -44,11 +44,6 @@ SOURCES = ("experiments/information.py", "experiments/common.py", "rvt/informati
 FIELDS = ("dataset", "transform", "mode", "key", "vortices", "active_vortices", "key_seed", "kernel", "scale",
           "channels", "n_images", "loss_mean", "loss_std", "loss_median", "loss_q05", "loss_q95",
           "info_mean", "lost_pixels", "seconds")
-#: how information.md names the built-in transforms (registry labels); others show their registry description
-DESCRIPTIONS = {"none": "none", "rvt-authors": "RVT, authors' key, authors mode (lossy)",
-                "rvt-bijective": "RVT, authors' key, bijective mode", "block": "block scrambling 4x4 (fixed key)",
-                "permutation": "fixed permutation (one key)",
-                "random": "random permutation per image (paper's baseline)"}
 
 
 def case(name: str, transform, key: str = "", key_seed="") -> tuple:
@@ -85,7 +80,7 @@ def transforms_for(dataset: str, h: int, w: int, counts, seeds):
 def named() -> list[tuple[str, str]]:
     """(label, description) of every registered transform, in table order (the rows of information.md)."""
     specs = [transform_spec(n) for n in list_transforms()]
-    return [(s.label, DESCRIPTIONS.get(s.label, s.description or s.label)) for s in specs]
+    return [(s.label, s.display or s.label) for s in specs]
 
 
 def measure(x, transform, scale, channels):

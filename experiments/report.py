@@ -37,7 +37,7 @@ import numpy as np
 
 from experiments.common import ORDER_FREE, ROOT, RESULTS, command_line, datasets_present, default_data_dir
 from rvt.io import atomic_path, atomic_write_text
-from rvt.registry import list_transforms, spec_for_run, transform_spec
+from rvt.registry import list_transforms, spec_for_run, specs, transform_spec
 from rvt.transforms.blockwise import PATCH_FOR
 
 # the authors' README: best test accuracy over epochs, one run each. origin / vor / random.
@@ -47,7 +47,7 @@ AUTHORS = {
     ("fashion_mnist", "vit"): (94.95, 92.61, 56.19), ("cifar10", "vit"): (98.50, 92.04, 50.03),
 }
 AUTHORS.update({(ds, "vit_b16"): v for (ds, m), v in list(AUTHORS.items()) if m == "vit"})  # their ViT is B/16
-AUTHORS_COLUMN = {"none": 0, "rvt-authors": 1, "random": 2}
+AUTHORS_COLUMN = {s.label: s.authors_column for s in specs() if s.authors_column is not None}
 FIELDS = ["experiment", "dataset", "model", "transform", "augment", "variant", "vortices", "map", "seed",
           "test_acc", "test_acc_best_epoch", "test_acc_last", "val_acc_best", "info_loss", "epochs",
           "train_seconds", "images_per_s", "accelerator", "sweep", "run_dir"]
@@ -251,7 +251,7 @@ def accuracy_points(cells, metric="test_acc"):
 #: the paper's family of maps (RVT keys of any strength, and the per-image random permutation): the claim
 #: that information loss predicts accuracy loss is the paper's for these; the other keyed maps (a fixed
 #: permutation, block scrambling, block-wise) test how far the measure carries beyond them
-RVT_FAMILY = ("rvt-authors", "rvt-bijective", "random")
+RVT_FAMILY = tuple(s.label for s in specs() if s.family == "rvt")
 
 
 def rvt_family(points):

@@ -37,6 +37,14 @@ class TransformSpec:
     #: the ``transform.name`` its runs record (``rvt_bijective`` runs are ``rvt`` with mode bijective)
     run_name: str = ""
     description: str = ""
+    #: how the information study's tables name it (default: the description)
+    display: str = ""
+    #: True when the augmentation order is moot (plain images; a fresh map per image): one run stands for both
+    order_free: bool = False
+    #: the family of maps a claim is about ("rvt": the paper's RVT keys and its per-image baseline)
+    family: str = ""
+    #: its column in the authors' README table (origin 0, vor 1, random 2), None when they did not run it
+    authors_column: int | None = None
 
     def parameters(self) -> dict:
         """Constructor parameters: name -> default (this name's default where it sets one;
@@ -74,15 +82,20 @@ _REGISTRY: dict[str, TransformSpec] = {}
 
 
 def register_transform(name: str, *, defaults: dict | None = None, label: str | None = None,
-                       run_name: str | None = None, description: str | None = None, before: str | None = None):
-    """Class decorator: register ``cls`` as transform ``name`` (see the module docstring); ``before``: the
-    registered name it precedes in tables (default: after every name registered so far)."""
+                       run_name: str | None = None, description: str | None = None, before: str | None = None,
+                       display: str | None = None, order_free: bool = False, family: str = "",
+                       authors_column: int | None = None):
+    """Class decorator: register ``cls`` as transform ``name`` (see the module docstring and
+    :class:`TransformSpec` for the metadata reports read); ``before``: the registered name it precedes in
+    tables (default: after every name registered so far)."""
     def decorate(cls):
         if name in _REGISTRY and _REGISTRY[name].cls is not cls:
             raise ValueError(f"transform {name!r} is already registered by {_REGISTRY[name].cls.__name__}")
         doc = (cls.__doc__ or "").strip().splitlines()
+        description_ = description or (doc[0] if doc else "")
         _REGISTRY[name] = TransformSpec(name, cls, dict(defaults or {}), label or name, run_name or name,
-                                        description or (doc[0] if doc else ""))
+                                        description_, display or description_, bool(order_free), family,
+                                        authors_column)
         if before in _REGISTRY:
             order = [n for n in _REGISTRY if n != name]
             order.insert(order.index(before), name)
@@ -123,5 +136,34 @@ def spec_for_run(run_name: str, params: dict | None = None) -> TransformSpec | N
     return max(found, key=lambda s: len(s.defaults)) if found else None
 
 
+def specs() -> list[TransformSpec]:
+    """Every registered entry, in table order."""
+    _load_builtin()
+    return list(_REGISTRY.values())
+
+
+def labels_where(**metadata) -> frozenset[str]:
+    """The labels of the entries whose metadata match, e.g. ``labels_where(order_free=True)``."""
+    return frozenset(s.label for s in specs() if all(getattr(s, k) == v for k, v in metadata.items()))
+
+
+_LOADED = False
+
+
 def _load_builtin() -> None:
-    import rvt.transforms  # noqa: F401  (registers the built-in transforms on import)
+    """Import every module of the rvt.transforms package (a new transform module registers itself: no
+    package ``__init__`` to edit) and the ``rvt.transforms`` entry points of installed packages."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import importlib
+    import pkgutil
+    from importlib.metadata import entry_points
+
+    import rvt.transforms
+
+    for module in pkgutil.iter_modules(rvt.transforms.__path__):
+        importlib.import_module(f"rvt.transforms.{module.name}")
+    for ep in entry_points(group="rvt.transforms"):
+        ep.load()

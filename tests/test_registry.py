@@ -100,3 +100,50 @@ def test_keys_without_an_active_vortex_are_refused(tmp_path, capsys):
     with pytest.raises(rvt.KeyFormatError, match="no active vortex"):
         rvt.create_transform("rvt", key="authors:mnist:0", allow_identity=False)
     assert rvt.RVT("authors:mnist:0").key.vortices == ()  # the Python API keeps accepting it
+
+
+PLUGIN = '''
+import torch
+import rvt
+
+
+@rvt.register_transform("toy_transpose", label="toy-transpose", order_free=False, family="toy",
+                        display="transpose (a toy plugin)")
+class ToyTranspose(rvt.PositionTransform):
+    """Transpose square images (a toy plugin found through its entry point)."""
+
+    def _build_index(self, h, w):
+        return torch.arange(h * w).view(h, w).t().reshape(-1)
+'''
+
+
+def test_a_transform_module_is_found_without_editing_the_package(tmp_path, monkeypatch, capsys):
+    """One module + its packaging entry point (group ``rvt.transforms``): the registry imports it, with its
+    metadata, and the CLI and the report's metadata see it; no ``rvt/transforms/__init__`` edit."""
+    import rvt.registry as registry
+
+    (tmp_path / "toy_plugin.py").write_text(PLUGIN)
+    dist = tmp_path / "toy_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[rvt.transforms]\ntoy_transpose = toy_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_LOADED", False)
+    try:
+        assert "toy_transpose" in registry.list_transforms()
+        spec = transform_spec("toy_transpose")
+        assert spec.family == "toy" and spec.display == "transpose (a toy plugin)" and not spec.order_free
+        assert "toy-transpose" in registry.labels_where(family="toy")
+        np.save(tmp_path / "x.npy", np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4))
+        assert run("encrypt", "--transform", "toy_transpose", tmp_path / "x.npy", tmp_path / "e.npy") == 0
+        assert np.array_equal(np.load(tmp_path / "e.npy"), np.load(tmp_path / "x.npy").transpose(0, 2, 1))
+    finally:
+        unregister_transform("toy_transpose")
+
+
+def test_report_metadata_comes_from_the_registry():
+    from experiments import common, report
+
+    assert common.ORDER_FREE == {"none", "random"}
+    assert report.AUTHORS_COLUMN == {"none": 0, "rvt-authors": 1, "random": 2}
+    assert set(report.RVT_FAMILY) == {"rvt-authors", "rvt-bijective", "random"}

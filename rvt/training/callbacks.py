@@ -12,7 +12,7 @@ from rvt.training.tracking import log_start
 
 class InformationLoss(pl.Callback):
     """Measures the information-loss rate (docs/information.md) of the first ``n_images`` plain test images
-    under the run's transform on rank 0 when fitting starts, and logs it with the run's config.
+    under the run's transform on rank 0 when fitting is set up, and logs it with the run's config.
 
     ``value`` holds it (None when disabled, or for a block-wise key that moves values between channels:
     the measure is defined for position maps)."""
@@ -24,8 +24,10 @@ class InformationLoss(pl.Callback):
         self.value: float | None = None
         self._done = False
 
-    def on_fit_start(self, trainer, pl_module):
-        if self._done:
+    def setup(self, trainer, pl_module, stage):
+        # setup, not on_fit_start: it runs before a resumed run restores the generators from its checkpoint,
+        # so the per-image random maps it measures are those of a fresh run (as before fit was called)
+        if self._done or stage != "fit":
             return
         self._done = True
         transform = trainer.datamodule.transform

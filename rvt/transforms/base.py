@@ -144,7 +144,8 @@ class PositionTransform(nn.Module):
         return self(x)
 
 
-@register_transform("none", label="none", description="plain images (the paper's origin)")
+@register_transform("none", label="none", description="plain images (the paper's origin)", display="none",
+                    order_free=True, authors_column=0)
 class Identity(PositionTransform):
     """No encryption (the paper's 'origin'): returns its input unchanged."""
 

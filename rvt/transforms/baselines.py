@@ -23,7 +23,8 @@ def _generator(seed: int) -> torch.Generator:
     return g
 
 
-@register_transform("permutation", label="permutation", description="one secret pixel permutation for every image (seeded)")
+@register_transform("permutation", label="permutation", description="one secret pixel permutation for every image (seeded)",
+                    display="fixed permutation (one key)")
 class Permutation(PositionTransform):
     """One fixed permutation of the H*W positions, determined by ``seed`` (and the image size)."""
 
@@ -43,7 +44,8 @@ class Permutation(PositionTransform):
         return f"seed={self.seed}" + (f", size={self._size}" if self._size else "")
 
 
-@register_transform("block", label="block", description="EtC-style keyed block scrambling (seeded)")
+@register_transform("block", label="block", description="EtC-style keyed block scrambling (seeded)",
+                    display="block scrambling 4x4 (fixed key)")
 class BlockScramble(PositionTransform):
     """Keyed block scrambling: shuffle the positions of ``block`` x ``block`` tiles; with
     ``rotate_flip`` each tile is also rotated by a keyed multiple of 90 degrees and maybe flipped.
@@ -99,7 +101,9 @@ def _hash32(x: torch.Tensor) -> torch.Tensor:
     return (x >> 16) ^ x
 
 
-@register_transform("random", label="random", description="a fresh uniform pixel permutation per image (the paper's baseline)")
+@register_transform("random", label="random", description="a fresh uniform pixel permutation per image (the paper's baseline)",
+                    display="random permutation per image (paper's baseline)", order_free=True, family="rvt",
+                    authors_column=2)
 class RandomPermutation(PositionTransform):
     """A fresh permutation per image, per call, drawn from a seedable generator (training); at evaluation
     (:meth:`encrypt_images`) one permutation per image fixed by the seed and the image's id, so the same

@@ -108,9 +108,11 @@ def vortex_source_index(key: VortexKey, mode: str = "authors") -> np.ndarray:
 
 # decorators apply bottom-up: `rvt` registers first (registration order = table order)
 @register_transform("rvt_bijective", defaults={"mode": "bijective"}, label="rvt-bijective", run_name="rvt",
-                    description="Random Vortex Transformation, our lossless mode (exact decryption)")
+                    description="Random Vortex Transformation, our lossless mode (exact decryption)",
+                    display="RVT, authors' key, bijective mode", family="rvt")
 @register_transform("rvt", defaults={"mode": "authors"}, label="rvt-authors",
-                    description="Random Vortex Transformation, the authors' mode (bit-exact, lossy)")
+                    description="Random Vortex Transformation, the authors' mode (bit-exact, lossy)",
+                    display="RVT, authors' key, authors mode (lossy)", family="rvt", authors_column=1)
 class RVT(PositionTransform):
     """Random Vortex Transformation with a key, as one gather per batch.
 
