@@ -41,7 +41,7 @@ class ImageDataModule(pl.LightningDataModule):
                  num_workers: int = 0, img_size: int | None = None, mean=(0.5,), std=(0.5,),
                  augment: str = "after", padding: int = 4, flip: bool = True,
                  color_jitter=(0.4, 0.4, 0.4, 0.2), test_every_epoch: bool = False,
-                 transform: nn.Module | None = None, resident: bool | str = "auto"):
+                 transform: nn.Module | None = None, resident: bool | str = "auto", read_test: bool = True):
         super().__init__()
         if dataset not in DATASETS:
             raise RVTError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASETS)}")
@@ -62,6 +62,8 @@ class ImageDataModule(pl.LightningDataModule):
         # with no per-batch host work or host-to-device copy (MNIST is 47 MB, CIFAR-10 150 MB)
         self.resident = resident
         self._resident_on = None
+        # read_test=False: the test file is never opened (predict.py's probes select and predict on train/val)
+        self.read_test = bool(read_test)
 
     @property
     def transform(self):
@@ -70,7 +72,7 @@ class ImageDataModule(pl.LightningDataModule):
     # -- data ----------------------------------------------------------------------------------
     def prepare_data(self):
         # rank 0 only: fetch what is missing (a no-op when the files are there)
-        read_split(self.name, self.data_dir, train=False, download=self.download)
+        read_split(self.name, self.data_dir, train=not self.read_test, download=self.download)
 
     def setup(self, stage: str | None = None):
         if self.trainer is not None and stage not in self._streams_split_for:
@@ -85,18 +87,19 @@ class ImageDataModule(pl.LightningDataModule):
         val_idx, train_idx = order[: self.val_size], order[self.val_size:]
         if self.train_subset:
             train_idx = train_idx[: int(self.train_subset)]
-        tx, ty = read_split(self.name, self.data_dir, train=False, download=self.download)
-        if self.test_subset:
-            tx, ty = tx[: int(self.test_subset)], ty[: int(self.test_subset)]
         self.split_indices = {"train": train_idx, "val": val_idx}
         self.splits = {
             "train": TensorBatches(x[train_idx].contiguous(), y[train_idx].contiguous(), train_idx.clone()),
             "val": TensorBatches(x[val_idx].contiguous(), y[val_idx].contiguous(), val_idx.clone()),
-            "test": TensorBatches(tx.contiguous(), ty.contiguous(), test_ids(len(ty))),
         }
-        log.info("%s: %d train, %d val, %d test images (%dx%dx%d uint8, fed at %d)", self.name,
-                 len(self.splits["train"]), len(self.splits["val"]), len(self.splits["test"]),
-                 self.channels, self.size, self.size, self.img_size)
+        if self.read_test:
+            tx, ty = read_split(self.name, self.data_dir, train=False, download=self.download)
+            if self.test_subset:
+                tx, ty = tx[: int(self.test_subset)], ty[: int(self.test_subset)]
+            self.splits["test"] = TensorBatches(tx.contiguous(), ty.contiguous(), test_ids(len(ty)))
+        log.info("%s: %s images (%dx%dx%d uint8, fed at %d)", self.name,
+                 ", ".join(f"{len(v)} {k}" for k, v in self.splits.items()), self.channels, self.size, self.size,
+                 self.img_size)
 
     def _per_rank_streams(self) -> None:
         """DDP: give every rank its own random streams. ``seed_everything`` seeds all ranks alike, so the

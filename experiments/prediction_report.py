@@ -1,0 +1,167 @@
+"""The predictor's validation (experiments/predictor.py report): the numbers, the markdown, the figure.
+
+Each committed cell is one point: its measured accuracy loss (points against its plain cell) beside the
+probe's accuracy gap (plain probe minus encrypted probe, points) and the paper's information loss. The
+predictor is loss = a * gap + b, fitted by least squares; validation is leave one dataset out (fit on the
+cells of two datasets, predict the third). Correlations carry bootstrap 95 % intervals over cells
+(scipy.stats.bootstrap, paired, 2000 resamples, seed 0).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from rvt.io import atomic_write_text
+
+DATASET_ORDER = ("mnist", "fashion_mnist", "cifar10")
+
+
+def points(cells: dict, probes: dict) -> list[dict]:
+    from experiments.predictor import plain_overrides
+
+    out = []
+    for key, c in sorted(cells.items()):
+        enc = probes.get(tuple(c["overrides"]))
+        plain = probes.get(tuple(plain_overrides(c["overrides"])))
+        if enc is None or plain is None:
+            continue
+        _, ds, model, t, order, variant = key
+        out.append(dict(dataset=ds, model=model, transform=t, order=order, variant=variant, fixed=c["fixed"],
+                        measured=c["loss"], info_loss=c["info_loss"], n_seeds=c["n_seeds"],
+                        gap=100 * (plain["val_acc"] - enc["val_acc"]),
+                        usable=enc["usable_nats"] / plain["usable_nats"] if plain["usable_nats"] > 0 else None,
+                        probe_seconds=enc["seconds"], plain_probe_seconds=plain["seconds"]))
+    return out
+
+
+def fit(xs, ys) -> tuple[float, float]:
+    a, b = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
+    return float(a), float(b)
+
+
+def leave_one_dataset_out(pts: list[dict]) -> None:
+    """Adds ``predicted``: each point predicted by the fit on the other datasets' points."""
+    for ds in {p["dataset"] for p in pts}:
+        train = [p for p in pts if p["dataset"] != ds]
+        a, b = fit([p["gap"] for p in train], [p["measured"] for p in train])
+        for p in pts:
+            if p["dataset"] == ds:
+                p["predicted"] = a * p["gap"] + b
+
+
+def correlation(x, y) -> dict:
+    """Spearman and Pearson with paired bootstrap 95 % intervals; n, p-values."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    out = {"n": len(x)}
+    if len(x) < 4:
+        return out
+    for name, fn in (("spearman", lambda a, b: stats.spearmanr(a, b)[0]), ("pearson", lambda a, b: stats.pearsonr(a, b)[0])):
+        r = fn(x, y)
+        p = (stats.spearmanr(x, y) if name == "spearman" else stats.pearsonr(x, y))[1]
+        ci = stats.bootstrap((x, y), fn, paired=True, vectorized=False, n_resamples=2000, method="percentile",
+                             random_state=np.random.default_rng(0)).confidence_interval
+        out[name] = (float(r), float(p), float(ci.low), float(ci.high))
+    return out
+
+
+def scopes(pts: list[dict]) -> dict:
+    out = {"pooled": pts}
+    for m in sorted({p["model"] for p in pts}):
+        out[f"model {m}"] = [p for p in pts if p["model"] == m]
+    out["keyed maps (pooled)"] = [p for p in pts if p["fixed"]]
+    out["RVT family, after"] = [p for p in pts if p["transform"].startswith("rvt") and p["order"] == "after"]
+    return out
+
+
+def _fmt(c, name):
+    if name not in c:
+        return "-"
+    r, p, lo, hi = c[name]
+    return f"{r:.2f} [{lo:.2f}, {hi:.2f}] (p {p:.2g})"
+
+
+def write_report(cells: dict, probes: dict, results: Path, calibration: Path) -> list[dict]:
+    pts = points(cells, probes)
+    if len({p["dataset"] for p in pts}) < 2:
+        raise SystemExit(f"{len(pts)} probed cells over fewer than two datasets: run `experiments/predictor.py probe`")
+    leave_one_dataset_out(pts)
+    a, b = fit([p["gap"] for p in pts], [p["measured"] for p in pts])
+    residuals = np.array([p["predicted"] - p["measured"] for p in pts])
+    half_width = float(np.quantile(np.abs(residuals), 0.9))
+    atomic_write_text(calibration, json.dumps({
+        "slope": a, "intercept": b, "interval_half_width": half_width, "n_cells": len(pts),
+        "what": "accuracy loss (points) = slope * probe gap (points) + intercept, fitted on every committed cell "
+                "(experiments/predictor.py report); interval: 90 % quantile of the leave-one-dataset-out errors"},
+        indent=2) + "\n")
+    fields = ["dataset", "model", "transform", "order", "variant", "fixed", "n_seeds", "measured", "predicted", "gap",
+              "usable", "info_loss", "probe_seconds", "plain_probe_seconds"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(pts)
+    atomic_write_text(results / "prediction.csv", buf.getvalue())
+
+    lines = ["# Predicting the accuracy a transform costs", "",
+             "Produced by `python experiments/predictor.py report` from experiments/results/runs (measured) and "
+             "experiments/results/predictor_probes.jsonl (the probes). One point per committed cell (dataset, model, "
+             "transform and its key, augmentation order); *measured*: val-selected test accuracy lost against the "
+             "plain cell (mean over seeds); *predicted*: `a * gap + b` fitted on the other two datasets (leave one "
+             "dataset out), gap = plain probe's minus encrypted probe's validation accuracy (docs/prediction.md). "
+             "Intervals: bootstrap 95 % over cells.", "",
+             "| scope | n | predictor: Spearman | predictor: Pearson | paper's information loss: Spearman | "
+             "paper's information loss: Pearson | MAE (points) |", "|---|---|---|---|---|---|---|"]
+    for name, sub in scopes(pts).items():
+        if len(sub) < 4:
+            lines.append(f"| {name} | {len(sub)} | - | - | - | - | - |")
+            continue
+        pred = correlation([p["predicted"] for p in sub], [p["measured"] for p in sub])
+        info = correlation([p["info_loss"] for p in sub], [p["measured"] for p in sub])
+        mae = float(np.mean([abs(p["predicted"] - p["measured"]) for p in sub]))
+        lines.append(f"| {name} | {len(sub)} | {_fmt(pred, 'spearman')} | {_fmt(pred, 'pearson')} | "
+                     f"{_fmt(info, 'spearman')} | {_fmt(info, 'pearson')} | {mae:.2f} |")
+    lines += ["", f"Fit on every cell (what predict.py uses): loss = {a:.3f} x gap + {b:.2f}; 90 % of the "
+              f"leave-one-dataset-out errors are within {half_width:.2f} points (predict.py's interval).", "",
+              "| dataset | model | transform | order | variant | measured | predicted | gap | info loss |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for p in pts:
+        lines.append(f"| {p['dataset']} | {p['model']} | {p['transform']} | {p['order']} | {p['variant']} | "
+                     f"{p['measured']:.2f} | {p['predicted']:.2f} | {p['gap']:.2f} | {p['info_loss']:.3f} |")
+    atomic_write_text(results / "prediction.md", "\n".join(lines) + "\n")
+    _figure(pts, results / "prediction.png")
+    return pts
+
+
+def _figure(pts, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    colours = {"mnist": "tab:blue", "fashion_mnist": "tab:orange", "cifar10": "tab:green"}
+    for p in pts:
+        marker = "o" if p["model"] == "resnet" else "^"
+        axes[0].scatter(p["info_loss"], p["measured"], c=colours.get(p["dataset"], "k"), marker=marker, s=25)
+        axes[1].scatter(p["predicted"], p["measured"], c=colours.get(p["dataset"], "k"), marker=marker, s=25)
+    top = max(max(p["measured"] for p in pts), max(p["predicted"] for p in pts)) + 2
+    axes[1].plot([0, top], [0, top], "k:", lw=1)
+    axes[0].set(xlabel="paper's information loss", ylabel="measured accuracy loss (points)",
+                title="information loss vs accuracy loss")
+    axes[1].set(xlabel="predicted accuracy loss (points, leave one dataset out)",
+                ylabel="measured accuracy loss (points)", title="predicted vs measured")
+    for ds, c in colours.items():
+        axes[1].scatter([], [], c=c, label=ds)
+    axes[1].scatter([], [], c="grey", marker="o", label="ResNet")
+    axes[1].scatter([], [], c="grey", marker="^", label="ViT")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    path.write_bytes(buf.getvalue())

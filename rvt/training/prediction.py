@@ -1,0 +1,128 @@
+"""predict.py's work: the accuracy a run would lose to its transform, from two short probes of its own
+learner (rvt.training.probe) and a line fitted on every committed cell (rvt/training/predictor.json,
+written by experiments/predictor.py report). Reads the training and validation splits only.
+
+prediction.json: ``predicted_acc_loss`` (points below the plain cell of the same dataset and model),
+``interval`` (a range for it: the 90 % quantile of the leave-one-dataset-out errors on either side),
+``predicted_acc`` (the committed plain cell's mean test accuracy minus the predicted loss; null when no
+plain cell of this dataset x model is committed), ``info_loss`` (the paper's measure, on 1000 validation
+images), the probes' numbers, ``seconds`` (all of it) and ``cost_fraction`` (seconds over the committed
+plain quick run's fit seconds, when there is one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from rvt.errors import RVTError
+from rvt.training.probe import STEP_FRACTION, probe, probe_config, run_steps, usable_fraction
+from rvt.training.results import information_loss_of, write_results
+
+log = logging.getLogger("predict")
+CALIBRATION = Path(__file__).with_name("predictor.json")
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "experiments" / "results" / "runs"
+
+
+def calibration() -> dict:
+    if not CALIBRATION.is_file():
+        raise RVTError(f"no predictor calibration at {CALIBRATION}: run `python experiments/predictor.py report`")
+    return json.loads(CALIBRATION.read_text())
+
+
+def _cached_plain_probe(cfg: DictConfig, steps: int) -> dict:
+    """The plain probe of this dataset x model x recipe x seed, run once and kept under outputs/."""
+    plain = probe_config(cfg, plain=True)
+    settings = OmegaConf.to_container(plain, resolve=False)
+    settings.pop("paths", None)
+    digest = hashlib.sha1(json.dumps([settings, steps], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = Path(str(cfg.paths.output_dir)) / "probe-cache" / f"plain-{digest}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    rec = probe(plain, steps)
+    write_results(path.parent, rec, path.name)
+    return rec
+
+
+def plain_reference(dataset: str, model: str, experiment: str) -> tuple[float | None, float | None]:
+    """(mean test accuracy, mean fit seconds) of the committed plain runs of this cell, else (None, None)."""
+    accs, secs = [], []
+    for path in COMMITTED.glob("*/*/results.json"):
+        r = json.loads(path.read_text())
+        if (r.get("dataset"), r.get("model"), r.get("transform"), r.get("experiment")) == (dataset, model, "none", experiment) \
+                and not (r.get("model_size") or {}).get("stem_patch"):
+            accs.append(r["test_acc"])
+            secs.append(r.get("fit_seconds"))
+    if not accs:
+        return None, None
+    secs = [s for s in secs if s]
+    return sum(accs) / len(accs), (sum(secs) / len(secs) if secs else None)
+
+
+def predict(cfg: DictConfig) -> dict:
+    from rvt.training.run import build_transform, check_config, check_transform_fits
+
+    t0 = time.perf_counter()
+    check_config(cfg)
+    transform = build_transform(cfg.transform)
+    check_transform_fits(transform, cfg)
+    fit = calibration()
+    n_train = {"cifar10": 45000}.get(cfg.dataset.name, 60000) - int(cfg.dataset.val_size)
+    if cfg.dataset.train_subset:
+        n_train = min(n_train, int(cfg.dataset.train_subset))
+    steps = max(1, round(STEP_FRACTION * run_steps(cfg, n_train)))
+    plain = _cached_plain_probe(cfg, steps)
+    encrypted = probe(probe_config(cfg), steps)
+    gap = 100 * (plain["val_acc"] - encrypted["val_acc"])
+    loss = fit["slope"] * gap + fit["intercept"]
+    half = fit["interval_half_width"]
+
+    import hydra
+
+    dm = hydra.utils.instantiate(probe_config(cfg).data, transform=None)
+    dm.setup()
+    info = None
+    if not getattr(transform, "moves_channels", False):
+        info = information_loss_of(dm.splits["val"].x, transform, 1000, kernel=cfg.info_loss.kernel,
+                                   scale=cfg.info_loss.scale, alpha=cfg.info_loss.alpha, channels=cfg.info_loss.channels)
+    reference, reference_seconds = plain_reference(cfg.dataset.name, cfg.model.name, cfg.experiment_name)
+    seconds = time.perf_counter() - t0
+    return dict(
+        dataset=cfg.dataset.name, model=cfg.model.name, transform=cfg.transform.name, augment=cfg.data.augment,
+        experiment=cfg.experiment_name, seed=int(cfg.seed),
+        predicted_acc=None if reference is None else round(100 * reference - loss, 2),
+        predicted_acc_loss=round(loss, 2), interval=[round(loss - half, 2), round(loss + half, 2)],
+        info_loss=info, probe_gap=round(gap, 3), usable_fraction=usable_fraction(plain, encrypted),
+        plain_probe=plain, encrypted_probe=encrypted, probe_steps=steps, plain_reference_acc=reference,
+        seconds=round(seconds, 1),
+        cost_fraction=None if not reference_seconds else round(seconds / reference_seconds, 3),
+        calibration=fit)
+
+
+def predict_task(cfg: DictConfig) -> float | None:
+    """The command line's prediction: one line printed, prediction.json in the run directory; a user's
+    mistake is one line and exit 2 (as train.py)."""
+    from rvt.training.run import user_error
+
+    try:
+        out = predict(cfg)
+    except Exception as e:
+        message = user_error(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+    path = write_results(Path(str(cfg.paths.run_dir)), out, "prediction.json")
+    acc = "n/a" if out["predicted_acc"] is None else f"{out['predicted_acc']:.2f} %"
+    info = "n/a" if out["info_loss"] is None else f"{out['info_loss']:.3f}"
+    print(f"{out['dataset']} {out['model']} {out['transform']} ({out['augment']}): predicted accuracy {acc}, "
+          f"loss {out['predicted_acc_loss']:.2f} points [{out['interval'][0]:.2f}, {out['interval'][1]:.2f}] | "
+          f"information loss {info} | {out['seconds']:.0f} s -> {path}")
+    return out["predicted_acc_loss"]

@@ -1,0 +1,89 @@
+"""A short probe of a run: its own network, recipe and batch pipeline, trained for a few steps on the
+training split and scored on the validation split. The test split is never opened.
+
+The probe's held-out cross-entropy estimates the *usable information* of the encrypted images for this
+learner at this budget (V-information, Xu et al., ICLR 2020; Ethayarajh et al., ICML 2022):
+I_V(X -> Y) = H(Y) - H_V(Y | X), with H_V(Y | X) the best cross-entropy the family V reaches, here the
+validation cross-entropy of the probe, and H(Y) the entropy of the validation labels. A fixed keyed map
+that the network can learn keeps it (a fully connected network loses nothing); a fresh map per image
+destroys what is shared across images, and the probe sees it as a network that cannot learn.
+docs/prediction.md has the theory and what predict.py does with it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from rvt.training.models import count_parameters
+
+#: the fraction of the quick run's optimiser steps each probe takes (two probes: plain and encrypted)
+STEP_FRACTION = 0.05
+
+
+def run_steps(cfg: DictConfig, n_train: int) -> int:
+    """The optimiser steps of the full run ``cfg`` describes (one process)."""
+    per_epoch = n_train // int(cfg.data.batch_size)
+    return int(cfg.trainer.max_epochs) * max(1, per_epoch)
+
+
+def label_entropy(y: torch.Tensor) -> float:
+    """H(Y) in nats of the labels' empirical distribution."""
+    p = torch.bincount(y).double() / len(y)
+    p = p[p > 0]
+    return float(-(p * p.log()).sum())
+
+
+def probe_config(cfg: DictConfig, plain: bool = False) -> DictConfig:
+    """``cfg`` for a probe: no test split, no logger, checkpoint or callbacks; plain images if ``plain``."""
+    out = copy.deepcopy(cfg)
+    with open_dict(out):
+        out.data.read_test = False
+        out.data.test_every_epoch = False
+        out.logger = None
+        out.callbacks = None
+        if plain:
+            out.transform = OmegaConf.create({"_target_": "rvt.create_transform", "name": "none"})
+    return out
+
+
+def probe(cfg: DictConfig, steps: int) -> dict:
+    """Train ``cfg``'s network on its (encrypted) training batches for ``steps`` steps, with its optimiser and
+    its schedule compressed to those steps; return its validation accuracy and cross-entropy, the usable
+    information estimate and the seconds it took."""
+    from rvt.training.run import build_transform  # the construction train.py uses
+
+    t0 = time.perf_counter()
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    transform = build_transform(cfg.transform)
+    datamodule = hydra.utils.instantiate(cfg.data, transform=transform)
+    net = hydra.utils.instantiate(cfg.model)
+    scheduler = cfg.get("scheduler")
+    module = hydra.utils.instantiate(
+        cfg.module, net=net, optimizer=hydra.utils.instantiate(cfg.optimizer),
+        scheduler=hydra.utils.instantiate(scheduler) if scheduler and scheduler.get("_target_") else None)
+    trainer = hydra.utils.instantiate(
+        cfg.trainer, max_steps=int(steps), callbacks=[], logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        check_val_every_n_epoch=10**6)
+    trainer.fit(module, datamodule=datamodule)
+    metrics = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+    entropy = label_entropy(datamodule.splits["val"].y)
+    loss = float(metrics["val/loss"])
+    return dict(val_acc=float(metrics["val/acc"]), val_loss=loss, label_entropy=entropy,
+                usable_nats=max(0.0, entropy - loss), steps=int(trainer.global_step),
+                parameters=count_parameters(net), seconds=round(time.perf_counter() - t0, 3),
+                n_val=len(datamodule.splits["val"]), n_train=len(datamodule.splits["train"]))
+
+
+def usable_fraction(plain: dict, encrypted: dict) -> float:
+    """The share of the plain images' usable information that the encrypted images keep, in [0, 1]."""
+    if plain["usable_nats"] <= 0:
+        return math.nan
+    return min(1.0, encrypted["usable_nats"] / plain["usable_nats"])
