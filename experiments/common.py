@@ -24,7 +24,7 @@ from rvt.training.results import git_state
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
 DATASETS = tuple(DATASET_SPECS)  # mnist, fashion_mnist, cifar10
-PRETTY = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+PRETTY = {name: info.display for name, info in DATASET_SPECS.items()}
 #: transform labels for which the augmentation order is moot: plain images, and a fresh map for every image
 #: (cropping then permuting or permuting then cropping both give uniformly shuffled pixels). One run of
 #: these stands for both orders in the report's authors column and in the frontier.
@@ -38,7 +38,7 @@ def default_data_dir() -> Path:
 
 def datasets_present(data_dir: Path) -> bool:
     """Whether ``data_dir`` has the folder of every dataset (what :func:`load_images` reads)."""
-    return all((Path(data_dir) / spec[3]).is_dir() for spec in DATASET_SPECS.values())
+    return all((Path(data_dir) / spec.folder).is_dir() for spec in DATASET_SPECS.values())
 
 
 def load_images(name: str, data_dir: Path, train: bool, n: int | None = None) -> torch.Tensor:

@@ -29,11 +29,12 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from experiments.common import RESULTS, command_line, git_label, machine, utc_now  # noqa: E402
 from rvt.io import atomic_write_text  # noqa: E402
+from rvt.training.datasets import DATASETS  # noqa: E402
 from rvt.training.models import build_model  # noqa: E402
 
-TRAIN = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}
-TEST = {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 10000}
-CHANNELS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3}
+TRAIN = {name: info.train_images for name, info in DATASETS.items()}  # conf/dataset/*.yaml
+TEST = {name: info.test_images for name, info in DATASETS.items()}
+CHANNELS = {name: info.channels for name, info in DATASETS.items()}
 VAL = 5000
 
 
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
             gpu_scale = (s["device"], max(rates))
     flops, cpu_rate = {}, {}
     rows, total_cpu_h, total_gpu_h = [], 0.0, 0.0
-    for ds in ("mnist", "fashion_mnist", "cifar10"):
+    for ds in DATASETS:
         for model in ("resnet", "vit_b16"):
             for t in ("none", "rvt", "random"):
                 c = cells[ds][model][t]

@@ -38,14 +38,11 @@ import numpy as np
 from experiments.common import ORDER_FREE, ROOT, RESULTS, command_line, datasets_present, default_data_dir
 from rvt.io import atomic_path, atomic_write_text
 from rvt.registry import list_transforms, spec_for_run, specs, transform_spec
+from rvt.training.datasets import DATASETS
 from rvt.transforms.blockwise import PATCH_FOR
 
-# the authors' README: best test accuracy over epochs, one run each. origin / vor / random.
-AUTHORS = {
-    ("mnist", "resnet"): (99.20, 98.89, 28.99), ("fashion_mnist", "resnet"): (94.12, 92.85, 40.10),
-    ("cifar10", "resnet"): (92.80, 87.56, 42.80), ("mnist", "vit"): (99.47, 99.15, 31.84),
-    ("fashion_mnist", "vit"): (94.95, 92.61, 56.19), ("cifar10", "vit"): (98.50, 92.04, 50.03),
-}
+# the authors' README: best test accuracy over epochs, one run each. origin / vor / random (conf/dataset/*.yaml)
+AUTHORS = {(ds, m): v for ds, info in DATASETS.items() for m, v in info.authors_accuracy.items()}
 AUTHORS.update({(ds, "vit_b16"): v for (ds, m), v in list(AUTHORS.items()) if m == "vit"})  # their ViT is B/16
 AUTHORS_COLUMN = {s.label: s.authors_column for s in specs() if s.authors_column is not None}
 FIELDS = ["experiment", "dataset", "model", "transform", "augment", "variant", "vortices", "map", "seed",

@@ -46,7 +46,8 @@ class ImageDataModule(pl.LightningDataModule):
         if dataset not in DATASETS:
             raise RVTError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASETS)}")
         self.name = dataset
-        self.channels, self.size, self.num_classes, _ = DATASETS[dataset]
+        info = DATASETS[dataset]
+        self.channels, self.size, self.num_classes = info.channels, info.size, info.num_classes
         self.data_dir = Path(data_dir)
         self.download = download
         self.val_size, self.train_subset, self.test_subset = int(val_size), train_subset, test_subset

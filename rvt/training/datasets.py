@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import pickle
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +23,51 @@ from rvt.errors import RVTError
 
 log = logging.getLogger(__name__)
 
-# name -> (channels, size, classes, torchvision folder)
-DATASETS = {
-    "mnist": (1, 28, 10, "MNIST"),
-    "fashion_mnist": (1, 28, 10, "FashionMNIST"),
-    "cifar10": (3, 32, 10, "cifar-10-batches-py"),
-}
+#: the one description of each dataset: conf/dataset/<name>.yaml (what training composes, too)
+CONF = Path(__file__).resolve().parents[2] / "conf" / "dataset"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset's facts, read from its conf/dataset yaml: what the library, the CLI, the studies and the
+    report know of it. ``reader``: the file format (:data:`READERS`); ``authors_accuracy``: model ->
+    their (origin, vor, random) best test accuracies; ``authors_info_loss``: their key's figure."""
+
+    name: str
+    channels: int
+    size: int
+    num_classes: int
+    folder: str
+    reader: str
+    display: str
+    order: int
+    train_images: int
+    test_images: int
+    vit_patch: int
+    authors_info_loss: float | None = None
+    authors_accuracy: dict = field(default_factory=dict)
+
+
+def _describe(path: Path) -> DatasetInfo:
+    from omegaconf import OmegaConf
+
+    c = OmegaConf.to_container(OmegaConf.load(path))
+    authors = c.get("authors") or {}
+    return DatasetInfo(c["name"], int(c["channels"]), int(c["size"]), int(c["num_classes"]), c["folder"], c["reader"],
+                       c.get("display", c["name"]), int(c.get("order", 100)), int(c["train_images"]),
+                       int(c["test_images"]), int(c.get("vit_patch") or 4), authors.get("info_loss"),
+                       {m: tuple(v) for m, v in (authors.get("accuracy") or {}).items()})
+
+
+DATASETS: dict[str, DatasetInfo] = {d.name: d for d in sorted(map(_describe, CONF.glob("*.yaml")),
+                                                               key=lambda d: (d.order, d.name))}
 
 CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 CIFAR_TEST = ["test_batch"]
 
 
 def _missing(name: str, root: Path, why: str) -> RVTError:
-    folder = root / DATASETS[name][3]
+    folder = root / DATASETS[name].folder
     return RVTError(
         f"dataset {name} not found in {folder} and it could not be downloaded ({why}); put the files "
         f"there (`make data`, or `bash ../shared/datasets/unpack.sh {root}`), or point "
@@ -47,9 +80,10 @@ def _first_line(e: BaseException) -> str:
 
 
 def _read_torchvision(name: str, root: Path, train: bool, download: bool):
+    """The idx-file datasets of torchvision whose class is named as their folder (MNIST, FashionMNIST, KMNIST)."""
     from torchvision import datasets
 
-    cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+    cls = getattr(datasets, DATASETS[name].folder)
     try:
         ds = cls(str(root), train=train, download=False)
     except RuntimeError as first:
@@ -75,8 +109,8 @@ def _load_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def _read_cifar10(root: Path, train: bool, download: bool):
-    folder = root / DATASETS["cifar10"][3]
+def _read_cifar10(name: str, root: Path, train: bool, download: bool):
+    folder = root / DATASETS[name].folder
     names = CIFAR_TRAIN if train else CIFAR_TEST
     if not all((folder / n).is_file() for n in names):
         if not download:
@@ -107,7 +141,9 @@ def read_split(name: str, root: str | Path, train: bool, download: bool = True):
     if name not in DATASETS:
         raise RVTError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
     root = Path(root)
-    if name == "cifar10":
-        return _read_cifar10(root, train, download)
-    return _read_torchvision(name, root, train, download)
+    return READERS[DATASETS[name].reader](name, root, train, download)
+
+
+#: file format -> reader(name, root, train, download); a dataset in a new format adds one here
+READERS = {"torchvision": _read_torchvision, "cifar": _read_cifar10}
 

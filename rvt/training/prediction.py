@@ -74,7 +74,9 @@ def predict(cfg: DictConfig) -> dict:
     transform = build_transform(cfg.transform)
     check_transform_fits(transform, cfg)
     fit = calibration()
-    n_train = {"cifar10": 45000}.get(cfg.dataset.name, 60000) - int(cfg.dataset.val_size)
+    from rvt.training.datasets import DATASETS
+
+    n_train = DATASETS[cfg.dataset.name].train_images - int(cfg.dataset.val_size)
     if cfg.dataset.train_subset:
         n_train = min(n_train, int(cfg.dataset.train_subset))
     steps = max(1, round(STEP_FRACTION * run_steps(cfg, n_train)))

@@ -26,11 +26,12 @@ import torch
 from rvt.errors import InputError, KeyFormatError
 from rvt.io import atomic_write_text
 from rvt.registry import register_transform
+from rvt.training.datasets import DATASETS
 from rvt.transforms.base import PositionTransform, as_batch, invert_permutation
 
 KEY_FORMAT = "rvt-blockwise-key"
 #: the block studies use per dataset: the patch of this project's small ViTs (7 on 28x28, 8 on 32x32)
-PATCH_FOR = {"mnist": 7, "fashion_mnist": 7, "cifar10": 8}
+PATCH_FOR = {name: info.vit_patch for name, info in DATASETS.items()}  # conf/dataset/*.yaml vit_patch
 
 
 @dataclass(frozen=True)
