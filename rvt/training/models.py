@@ -1,4 +1,5 @@
-"""Networks, from torchvision and timm (never hand-written): ``build_model(name, ...)``.
+"""Networks, from torchvision and timm (never hand-written): a registry (``register_model``, in the manner of
+timm's) and ``build_model(name, ...)``, what conf/model/*.yaml instantiate.
 
 - ``resnet``: ResNet-18. At width 1 it is torchvision's ``resnet18`` as the authors used it; for inputs of
   at most 64 pixels (28/32) the stem becomes one 3x3 stride-1 convolution and the max-pool is dropped,
@@ -22,11 +23,14 @@
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
 from torch import nn
 
 from rvt.errors import RVTError
 
-MODELS = ("resnet", "vit", "vit_b16", "mlp")
 SMALL_INPUT = 64  # inputs up to this side get the small-image stem
 
 
@@ -93,45 +97,97 @@ def _timm(arch: str, pretrained: bool, pretrained_file: str | None, **kwargs) ->
         ) from None
 
 
-def build_model(name: str, in_chans: int, num_classes: int, img_size: int, pretrained: bool = False,
-                width: float = 1.0, arch: str | None = None, patch_size: int | None = None,
-                pretrained_file: str | None = None, kwargs: dict | None = None,
-                stem_stride: int = 1, stem_patch: int | None = None, hidden: list | tuple = (),
-                dropout: float = 0.0) -> nn.Module:
-    """A classifier for ``in_chans`` x ``img_size`` x ``img_size`` images and ``num_classes`` classes.
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered network: its builder and what reports call it."""
 
-    ``kwargs`` go to timm's ``create_model`` (ViTs). Smaller variants (the quick experiment's) are plain
-    config overrides of these arguments (conf/recipe/), not presets resolved here.
-    """
-    kwargs = dict(kwargs or {})
-    img_size = int(img_size)
-    if name == "resnet":
-        if kwargs:
-            raise RVTError(f"model resnet takes no kwargs, got {sorted(kwargs)}")
-        return _resnet18(in_chans, num_classes, img_size, pretrained, float(width), int(stem_stride),
-                         int(stem_patch) if stem_patch else None)
-    if name in ("vit", "vit_b16"):
-        arch = arch or ("vit_tiny_patch16_224" if name == "vit" else "vit_base_patch16_224")
-        patch = int(patch_size or (4 if name == "vit" else 16))
+    name: str
+    builder: Callable[..., nn.Module]
+    display: str
+    #: the architecture family: a report compares like with like ("cnn", "vit", "mlp")
+    family: str
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, *, display: str, family: str):
+    """Decorator (timm's ``register_model``): ``builder(in_chans, num_classes, img_size, **settings)``
+    becomes ``model=<name>`` (with one conf/model/<name>.yaml)."""
+    def decorate(builder):
+        _MODELS[name] = ModelSpec(name, builder, display, family)
+        return builder
+    return decorate
+
+
+def list_models() -> list[str]:
+    return list(_MODELS)
+
+
+def model_spec(name: str) -> ModelSpec:
+    if name not in _MODELS:
+        raise RVTError(f"unknown model {name!r}; use one of {', '.join(_MODELS)}")
+    return _MODELS[name]
+
+
+def build_model(name: str, in_chans: int, num_classes: int, img_size: int, **settings) -> nn.Module:
+    """A classifier for ``in_chans`` x ``img_size`` x ``img_size`` images and ``num_classes`` classes: the
+    builder registered as ``name``, with the settings of its conf/model yaml (one ``create_*`` per axis).
+    Smaller variants (the quick experiment's) are plain config overrides, not presets resolved here."""
+    builder = model_spec(name).builder
+    takes = list(inspect.signature(builder).parameters)[3:]
+    unknown = sorted(set(settings) - set(takes))
+    if unknown:
+        raise RVTError(f"model {name} has no setting {', '.join(unknown)} (it takes {', '.join(takes)})")
+    return builder(int(in_chans), int(num_classes), int(img_size), **settings)
+
+
+@register_model("resnet", display="ResNet-18", family="cnn")
+def _build_resnet(in_chans: int, num_classes: int, img_size: int, pretrained: bool = False, width: float = 1.0,
+                  stem_stride: int = 1, stem_patch: int | None = None, pretrained_file: str | None = None,
+                  kwargs: dict | None = None) -> nn.Module:
+    if kwargs:
+        raise RVTError(f"model resnet takes no kwargs, got {sorted(kwargs)}")
+    if pretrained_file:
+        raise RVTError("model resnet loads torchvision's weights (model.pretrained=true), not a file")
+    return _resnet18(in_chans, num_classes, img_size, pretrained, float(width), int(stem_stride),
+                     int(stem_patch) if stem_patch else None)
+
+
+def _vit(name: str, default_arch: str, default_patch: int):
+    def build(in_chans: int, num_classes: int, img_size: int, pretrained: bool = False, arch: str | None = None,
+              patch_size: int | None = None, pretrained_file: str | None = None, kwargs: dict | None = None) -> nn.Module:
+        patch = int(patch_size or default_patch)
         if img_size % patch:
             raise RVTError(f"model {name}: image size {img_size} is not a multiple of the patch size {patch}")
-        return _timm(arch, pretrained, pretrained_file, img_size=img_size, patch_size=patch,
-                     in_chans=in_chans, num_classes=num_classes, **kwargs)
-    if name == "mlp":
-        import torchvision
+        return _timm(arch or default_arch, pretrained, pretrained_file, img_size=img_size, patch_size=patch,
+                     in_chans=in_chans, num_classes=num_classes, **dict(kwargs or {}))
+    return build
 
-        if pretrained or pretrained_file:
-            raise RVTError("model mlp has no pretrained weights")
-        widths = [int(h) for h in hidden] + [int(num_classes)]
-        if any(h < 1 for h in widths):
-            raise RVTError(f"model.hidden takes positive widths, got {list(hidden)}")
-        return nn.Sequential(nn.Flatten(), torchvision.ops.MLP(in_chans * img_size * img_size, widths,
-                                                               dropout=float(dropout)))
-    raise RVTError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
+
+register_model("vit", display="ViT", family="vit")(_vit("vit", "vit_tiny_patch16_224", 4))
+register_model("vit_b16", display="ViT-B/16", family="vit")(_vit("vit_b16", "vit_base_patch16_224", 16))
+
+
+@register_model("mlp", display="MLP", family="mlp")
+def _build_mlp(in_chans: int, num_classes: int, img_size: int, hidden: list | tuple = (), dropout: float = 0.0,
+               pretrained: bool = False, pretrained_file: str | None = None) -> nn.Module:
+    import torchvision
+
+    if pretrained or pretrained_file:
+        raise RVTError("model mlp has no pretrained weights")
+    widths = [int(h) for h in hidden] + [int(num_classes)]
+    if any(h < 1 for h in widths):
+        raise RVTError(f"model.hidden takes positive widths, got {list(hidden)}")
+    return nn.Sequential(nn.Flatten(), torchvision.ops.MLP(in_chans * img_size * img_size, widths,
+                                                           dropout=float(dropout)))
+
+
+MODELS = tuple(_MODELS)
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["build_model", "count_parameters", "MODELS"]
+__all__ = ["build_model", "count_parameters", "list_models", "model_spec", "register_model", "MODELS"]
