@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -111,16 +110,9 @@ def predict(cfg: DictConfig) -> dict:
 def predict_task(cfg: DictConfig) -> float | None:
     """The command line's prediction: one line printed, prediction.json in the run directory; a user's
     mistake is one line and exit 2 (as train.py)."""
-    from rvt.training.run import user_error
+    from rvt.training.run import user_errors_exit
 
-    try:
-        out = predict(cfg)
-    except Exception as e:
-        message = user_error(e)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+    out = user_errors_exit(predict, cfg)
     path = write_results(Path(str(cfg.paths.run_dir)), out, "prediction.json")
     acc = "n/a" if out["predicted_acc"] is None else f"{out['predicted_acc']:.2f} %"
     info = "n/a" if out["info_loss"] is None else f"{out['info_loss']:.3f}"

@@ -244,15 +244,21 @@ def user_error(e: BaseException) -> str | None:
     return None
 
 
-def task(cfg: DictConfig) -> float | None:
-    """The command line's run: :func:`train`; a user's mistake anywhere in it is one line and exit 2,
-    anything else a traceback. Returns the val-selected test accuracy (Hydra sweepers optimise it)."""
+def user_errors_exit(fn, cfg: DictConfig):
+    """``fn(cfg)`` for the command line: a user's mistake anywhere in it is one line on stderr and exit 2,
+    anything else a traceback (train.py, predict.py)."""
     try:
-        results = train(cfg)
+        return fn(cfg)
     except Exception as e:
         message = user_error(e)
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+
+
+def task(cfg: DictConfig) -> float | None:
+    """The command line's run: :func:`train` (user errors: one line, exit 2). Returns the val-selected test
+    accuracy (Hydra sweepers optimise it)."""
+    results = user_errors_exit(train, cfg)
     return None if not results else results.get("test_acc")
