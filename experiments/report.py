@@ -89,7 +89,7 @@ def conf_defaults(name: str) -> dict:
 #: stem are named by variant_of and model_label) and where or how a run is done, logged and evaluated
 RECIPE_FREE = {"experiment", "dataset", "model", "transform", "seed", "data.augment", "model.stem_patch",
                "trainer.accelerator", "trainer.devices", "trainer.num_nodes", "trainer.strategy", "logger",
-               "paths", "progress", "progress_every_s", "sweep", "tags", "ckpt_path", "test",
+               "paths", "progress", "progress_every_s", "sweep", "tags", "ckpt_path", "test", "grid",
                "test_every_epoch", "data.num_workers", "data.resident", "data.eval_batch_size", "data.data_dir",
                "dataset.download", "module.compile", "module.channels_last"}
 RECIPE_FREE_PREFIXES = ("transform.", "hydra.", "logger.", "paths.", "info_loss.")
