@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import csv
 import datetime
+from collections import defaultdict
 import os
 import platform
 import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rvt.registry import labels_where, list_transforms, transform_spec
@@ -98,3 +100,18 @@ def quick_accuracies(path: Path) -> list[tuple[dict, float]]:
             except (KeyError, TypeError, ValueError):
                 continue
     return out
+
+
+def quick_accuracy(path: Path) -> dict:
+    """{(dataset, transform label): 'model (order) mean (n=...)'} from the report's runs.csv (``make table``):
+    experiment=quick runs with the transform's default configuration (experiments.common.quick_accuracies),
+    accuracy in %; {} if absent."""
+    groups = defaultdict(list)
+    for row, acc in quick_accuracies(path):
+        order = row.get("augment") or "-"
+        model = row.get("model", "?") + (f" ({order})" if order not in ("-", "") else "")
+        groups[((row.get("dataset", ""), row.get("transform", "")), model)].append(acc)
+    out = defaultdict(list)
+    for (key, model), accs in sorted(groups.items()):
+        out[key].append(f"{model} {np.mean(accs):.1f}% (n={len(accs)})")
+    return {k: "; ".join(v) for k, v in out.items()}

@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,16 +39,18 @@ import torch
 
 from experiments import security_markdown as markdown
 from experiments.common import (DATASETS, RESULTS, command_line, default_data_dir, git_label, load_images,
-                                machine, quick_accuracies, registered_transforms, utc_now)
+                                machine, quick_accuracy, registered_transforms, utc_now)
 from rvt import RVT, Identity
 from rvt.io import atomic_write_text
+from rvt.security.keyspace import key_space_counts, perturbed_keys
+from rvt.security.metrics import disk_mask, fraction, histogram_change, quality
 from rvt.security.attacks import (candidate_matrix, ciphertext_only_map, guess_map, known_plaintext_map,
                                   map_accuracy, recover)
 from rvt.security.block_attacks import (blockwise_known_plaintext, blockwise_statistics_attack,
                                         decrypt_with_estimate, jigsaw_block_order)
 from rvt.transforms.blockwise import PATCH_FOR, Blockwise
-from rvt.transforms.keys import Vortex, generate, load_key
-from rvt.transforms.vortex import _window_polar, vortex_source_index
+from rvt.transforms.keys import generate, load_key
+from rvt.transforms.vortex import vortex_source_index
 
 LOCALITIES = (0.1, 0.3)
 #: the files that produce these numbers: the commit line says '(modified)' when one differs from HEAD
@@ -95,73 +96,6 @@ def keyed(t) -> bool:
 def describe(t) -> str:
     """``Class(arguments)`` of a transform, for the header of security.md."""
     return f"{type(t).__name__}({t.extra_repr()})"
-
-
-# --------------------------------------------------------------------------- metrics
-
-def to_unit(x: torch.Tensor) -> torch.Tensor:
-    return x.float() / 255.0 if not x.dtype.is_floating_point else x.float()
-
-
-def quality(pred: torch.Tensor, target: torch.Tensor) -> dict:
-    """SSIM (mean per image), PSNR (pooled MSE) and the fraction of images that are exact."""
-    from torchmetrics.functional.image import (peak_signal_noise_ratio,
-                                               structural_similarity_index_measure)
-
-    p, t = to_unit(pred), to_unit(target)
-    ssim = structural_similarity_index_measure(p, t, data_range=1.0, reduction="none")
-    psnr = peak_signal_noise_ratio(p, t, data_range=1.0)
-    exact = (pred == target).flatten(1).all(dim=1).double().mean()
-    return {"ssim": float(ssim.mean()), "psnr": float(psnr), "exact": float(exact)}
-
-
-def quick_accuracy(path: Path) -> dict:
-    """{(dataset, transform label): 'model (order) mean (n=...)'} from the report's runs.csv (``make table``):
-    experiment=quick runs with the transform's default configuration (experiments.common.quick_accuracies),
-    accuracy in %; {} if absent."""
-    groups = defaultdict(list)
-    for row, acc in quick_accuracies(path):
-        order = row.get("augment") or "-"
-        model = row.get("model", "?") + (f" ({order})" if order not in ("-", "") else "")
-        groups[((row.get("dataset", ""), row.get("transform", "")), model)].append(acc)
-    out = defaultdict(list)
-    for (key, model), accs in sorted(groups.items()):
-        out[key].append(f"{model} {np.mean(accs):.1f}% (n={len(accs)})")
-    return {k: "; ".join(v) for k, v in out.items()}
-
-
-def disk_mask(key) -> torch.Tensor:
-    """(H*W,) bool: positions inside at least one active vortex disk (rho <= r)."""
-    h, w = key.image_size
-    n1, n2 = (h, w) if key.orientation == "row_col" else (w, h)
-    mask = np.zeros((n1, n2), dtype=bool)
-    for v in key.vortices:
-        if not v.active:
-            continue
-        (c1, c2), r = v.center, v.radius
-        _, _, rho, _, _ = _window_polar(r)
-        a, b = c1 - r - 1, c2 - r - 1
-        mask[a:a + 2 * r + 1, b:b + 2 * r + 1] |= rho <= r
-    if key.orientation == "col_row":
-        mask = mask.T
-    return torch.from_numpy(np.ascontiguousarray(mask).reshape(-1))
-
-
-def histogram_change(plain: torch.Tensor, cipher: torch.Tensor) -> tuple[float, float]:
-    """(fraction of images whose per-channel value histogram is unchanged, mean total-variation distance)."""
-    n, c = plain.shape[:2]
-    p = plain.reshape(n * c, -1).long()
-    q = cipher.reshape(n * c, -1).long()
-    offs = torch.arange(n * c)[:, None] * 256
-    hp = torch.bincount((p + offs).reshape(-1), minlength=n * c * 256).reshape(n, c, 256)
-    hq = torch.bincount((q + offs).reshape(-1), minlength=n * c * 256).reshape(n, c, 256)
-    same = (hp == hq).flatten(1).all(dim=1).double().mean()
-    tv = 0.5 * (hp - hq).abs().sum(dim=2).double() / p.shape[1]
-    return float(same), float(tv.mean())
-
-
-def fraction(mask: torch.Tensor) -> float:
-    return float(mask.double().mean())
 
 
 # --------------------------------------------------------------------------- sections: computation
@@ -328,39 +262,6 @@ def block_attacks(data, pairs, n_cipher: int) -> list[Row]:
     return rows
 
 
-def _perturbed_keys(key):
-    """(label, key) variants of ``key`` a small step away."""
-    active = [i for i, v in enumerate(key.vortices) if v.active]
-    big = max(active, key=lambda i: key.vortices[i].radius)
-    v = key.vortices[big]
-    r = v.radius
-    out = []
-
-    def with_vortex(i, nv):
-        vs = list(key.vortices)
-        vs[i] = nv
-        return replace(key, vortices=tuple(vs))
-
-    ring = max(1, r // 2)
-    deg = list(v.degree)
-    deg[ring - 1] *= 1 + 1e-3
-    out.append((f"one degree value x (1 + 1e-3) (vortex {big}, ring {ring})",
-                with_vortex(big, Vortex(v.center, r, tuple(deg)))))
-    for eps in (1e-3, 1e-2, 1e-1):
-        out.append((f"all degrees of vortex {big} x (1 + {eps:g})",
-                    with_vortex(big, Vortex(v.center, r, tuple(d * (1 + eps) for d in v.degree)))))
-    h, w = key.image_size
-    n1, n2 = (h, w) if key.orientation == "row_col" else (w, h)
-    (c1, c2) = v.center
-    for d1, d2 in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-        a, b = c1 + d1, c2 + d2
-        if a - r >= 1 and a + r <= n1 and b - r >= 1 and b + r <= n2:
-            out.append((f"centre of vortex {big} moved by ({d1}, {d2})",
-                        with_vortex(big, Vortex((a, b), r, v.degree))))
-            break
-    return out
-
-
 def key_sensitivity(data, n_images: int = 1000) -> list[Row]:
     """Section 5: the authors' key of each dataset against perturbed keys, both modes; the first row of
     each (dataset, mode) decrypts with the true key (setting ``none (true key)``, not in the csv)."""
@@ -377,7 +278,7 @@ def key_sensitivity(data, n_images: int = 1000) -> list[Row]:
             rows.append(Row("key_sensitivity", ds, f"rvt-{mode}", "none (true key)",
                             shown={**about, "changed": 0.0, "ssim_wrong_key": q["ssim"],
                                    "psnr_wrong_key": q["psnr"]}))
-            for label, pk in _perturbed_keys(key):
+            for label, pk in perturbed_keys(key):
                 wrong = RVT(pk, mode=mode)
                 q = quality(wrong.inverse(cipher), test)
                 rows.append(Row("key_sensitivity", ds, f"rvt-{mode}", label, values={
@@ -404,37 +305,20 @@ def neighbouring_seeds(n_pairs: int = 100) -> list[Row]:
 
 
 def key_space(key_seeds: int) -> list[Row]:
-    """Section 6: distinct maps among ``key_seeds`` generated keys, and what a key can be."""
-    h, w, n = GENERATED
-    t0 = time.time()
-    hashes = {"authors": set(), "bijective": set()}
-    centres, active_counts, identity_keys = set(), [], 0
-    for s in range(key_seeds):
-        key = generate(h, w, n, s)
-        act = [v for v in key.vortices if v.active]
-        active_counts.append(len(act))
-        centres.update((v.center, v.radius) for v in act)
-        for mode in hashes:
-            m = vortex_source_index(key, mode)
-            hashes[mode].add(hashlib.blake2b(m.astype(np.int64).tobytes(), digest_size=16).digest())
-            if mode == "bijective" and np.array_equal(m, np.arange(h * w)):
-                identity_keys += 1
-    dt = time.time() - t0
-    # analytic: centre = round(U * 28) in 0..28 per axis; the vortex is active when
-    # r = min(|c1-28|, |c2-28|, c1, c2) - 1 >= 1, i.e. c in 2..26 on both axes; r follows from the centre
-    radius = {(a, b): min(abs(a - 28), abs(b - 28), a, b) - 1 for a in range(29) for b in range(29)}
-    radii = sorted({r for r in radius.values() if r >= 1})
+    """Section 6: distinct maps among ``key_seeds`` generated keys, and what a key can be
+    (rvt.security.keyspace.key_space_counts)."""
+    c = key_space_counts(key_seeds, *GENERATED)
     seeds = f"seeds={key_seeds}"
-    rows = [Row("key_space", "generated_28x28", f"rvt-{mode}", seeds, values={"distinct_maps": len(found)})
-            for mode, found in hashes.items()]
+    rows = [Row("key_space", "generated_28x28", f"rvt-{mode}", seeds, values={"distinct_maps": n})
+            for mode, n in c["distinct_maps"].items()]
     rows += [
         Row("key_space", "generated_28x28", "rvt", seeds,
-            values={"identity_maps": identity_keys, "active_vortices_mean": float(np.mean(active_counts))},
-            shown={"active_min": min(active_counts), "active_max": max(active_counts), "seconds": dt}),
+            values={"identity_maps": c["identity_maps"], "active_vortices_mean": c["active_vortices_mean"]},
+            shown={"active_min": c["active_min"], "active_max": c["active_max"], "seconds": c["seconds"]}),
         Row("key_space", "generated_28x28", "rvt", "analytic",
-            values={"active_centres": sum(1 for r in radius.values() if r >= 1)},
-            shown={"radius_max": radii[-1], "radii": len(radii)}),
-        Row("key_space", "generated_28x28", "rvt", seeds, values={"distinct_centre_radius": len(centres)}),
+            values={"active_centres": c["active_centres"]},
+            shown={"radius_max": c["radius_max"], "radii": c["radii"]}),
+        Row("key_space", "generated_28x28", "rvt", seeds, values={"distinct_centre_radius": c["distinct_centre_radius"]}),
     ]
     return rows
 

@@ -230,7 +230,7 @@ def test_statistics_attack_at_the_quoted_strength(data_dir, dataset, seed):
     Measured over key seeds 0-7: 1.000 for each on both datasets; with 3000 + 3000 images key 4 reaches only
     0.56 (above): the attack needs enough images, and the key decides how many."""
     from experiments.common import load_images
-    from experiments.security import quality
+    from rvt.security.metrics import quality
     from rvt.security.block_attacks import blockwise_statistics_attack, decrypt_with_estimate
 
     train = load_images(dataset, data_dir, True, 10000)

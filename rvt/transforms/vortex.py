@@ -35,7 +35,7 @@ def matlab_round(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
-def _window_polar(r: int):
+def window_polar(r: int):
     """Window coordinates x (first index), y (second index), 1-based, with rho and phi about (r+.5, r+.5)."""
     side = 2 * r + 1
     m = side / 2.0
@@ -48,7 +48,7 @@ def _window_polar(r: int):
 def vortex_window_map_authors(v: Vortex, divisor: float) -> np.ndarray:
     """(2r+1, 2r+1, 2) int array: window position (x, y) takes window position map[x, y] (0-based)."""
     r = v.radius
-    x, y, rho, phi, m = _window_polar(r)
+    x, y, rho, phi, m = window_polar(r)
     s = v.strengths(divisor)
     inside = rho <= r
     k = matlab_round(rho).astype(np.int64)
@@ -63,7 +63,7 @@ def vortex_window_map_authors(v: Vortex, divisor: float) -> np.ndarray:
 def vortex_window_map_bijective(v: Vortex, divisor: float) -> np.ndarray:
     """Same layout as :func:`vortex_window_map_authors`, but each ring is rotated as a whole."""
     r = v.radius
-    x, y, rho, phi, _ = _window_polar(r)
+    x, y, rho, phi, _ = window_polar(r)
     s = v.strengths(divisor)
     src = np.stack([x, y], axis=-1).astype(np.int64) - 1
     k = matlab_round(rho).astype(np.int64)
