@@ -8,7 +8,7 @@ A cell is (dataset, model, transform and its map, augmentation order, variant) o
 its measured accuracy loss is the report's (val-selected test accuracy, mean over seeds, against the plain
 cell's mean). Each cell is probed once (seed 0) with the overrides its run recorded, and the plain cell of
 its dataset x model once; the probes read the training and validation splits only. Probe records are kept
-in experiments/results/probes.jsonl (one line per probe, the overrides as key), so the fit can be redone
+in experiments/results/predictor_probes.jsonl (one line per probe, the overrides as key), so the fit can be redone
 without probing again.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 from experiments.common import RESULTS, ROOT
 from rvt.io import atomic_write_text
 
-PROBES = RESULTS / "probes.jsonl"
+PROBES = RESULTS / "predictor_probes.jsonl"
 CALIBRATION = ROOT / "rvt" / "training" / "predictor.json"
 
 

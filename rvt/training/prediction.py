@@ -82,7 +82,8 @@ def predict(cfg: DictConfig) -> dict:
     plain = _cached_plain_probe(cfg, steps)
     encrypted = probe(probe_config(cfg), steps)
     gap = 100 * (plain["val_acc"] - encrypted["val_acc"])
-    loss = fit["slope"] * gap + fit["intercept"]
+    feature = {"gap": gap, "relative gap": gap / plain["val_acc"] if plain["val_acc"] > 0 else 0.0}
+    loss = fit["slope"] * feature[fit.get("feature", "gap")] + fit["intercept"]
     half = fit["interval_half_width"]
 
     import hydra
@@ -100,7 +101,7 @@ def predict(cfg: DictConfig) -> dict:
         experiment=cfg.experiment_name, seed=int(cfg.seed),
         predicted_acc=None if reference is None else round(100 * reference - loss, 2),
         predicted_acc_loss=round(loss, 2), interval=[round(loss - half, 2), round(loss + half, 2)],
-        info_loss=info, probe_gap=round(gap, 3), usable_fraction=usable_fraction(plain, encrypted),
+        info_loss=info, probe_gap=round(gap, 3), probe_relative_gap=round(feature["relative gap"], 4), usable_fraction=usable_fraction(plain, encrypted),
         plain_probe=plain, encrypted_probe=encrypted, probe_steps=steps, plain_reference_acc=reference,
         seconds=round(seconds, 1),
         cost_fraction=None if not reference_seconds else round(seconds / reference_seconds, 3),

@@ -1,0 +1,61 @@
+"""predict.py: the probes never open the test split, a fixed learnable map and per-image maps are told
+apart, prediction.json has its fields, and bad input is one line and exit 2 (as train.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import rvt.training.datamodule as datamodule
+from rvt.training import prediction
+from test_train import make_cfg, run_cli, tiny
+
+# a small real budget: 1500 MNIST training images, one epoch (23 steps of 64 at STEP_FRACTION ... see below)
+BUDGET = ["dataset.train_subset=3000", "dataset.val_size=1000", "trainer.max_epochs=40", "data.batch_size=64",
+          "trainer.limit_train_batches=1.0", "trainer.limit_val_batches=1.0", "model=mlp", "model.hidden=[128]",
+          "data.augment=before", "optimizer.lr=3e-3", "logger=none"]
+
+
+@pytest.fixture
+def no_test_split(monkeypatch):
+    """Any read of a test file fails the test."""
+    real = datamodule.read_split
+
+    def guarded(name, root, train=True, download=False):
+        assert train, "the test split was read"
+        return real(name, root, train=train, download=download)
+
+    monkeypatch.setattr(datamodule, "read_split", guarded)
+
+
+@pytest.mark.slow
+def test_probes_tell_a_fixed_map_from_per_image_maps_without_the_test_split(tmp_path, data_dir, no_test_split):
+    out = {}
+    for t in ("permutation", "random"):
+        cfg = make_cfg(tiny(data_dir) + BUDGET + [f"transform={t}", f"paths.output_dir={tmp_path}"], tmp_path / t)
+        out[t] = prediction.predict(cfg)
+    perm, rand = out["permutation"], out["random"]
+    # the same cached plain probe serves both; an MLP absorbs a fixed permutation exactly (same init law)
+    assert perm["plain_probe"] == rand["plain_probe"]
+    assert abs(perm["probe_gap"]) < 5 and rand["probe_gap"] > 40, (perm["probe_gap"], rand["probe_gap"])
+    assert rand["predicted_acc_loss"] > perm["predicted_acc_loss"] + 20
+    # the paper's measure calls the two maps alike (both ~0.84): it is blind to what the learner can use
+    assert abs(perm["info_loss"] - rand["info_loss"]) < 0.05
+    for key in ("predicted_acc", "predicted_acc_loss", "interval", "info_loss", "seconds"):
+        assert key in perm
+    lo, hi = perm["interval"]
+    assert lo <= perm["predicted_acc_loss"] <= hi
+
+
+@pytest.mark.slow
+def test_command_line_writes_prediction_json_and_refuses_bad_input(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    p = run_cli(tiny(data_dir) + BUDGET + ["trainer.max_epochs=2", "transform=rvt", f"hydra.run.dir={run_dir}",
+                                           f"paths.output_dir={tmp_path}"], data_dir, tmp_path, script="predict.py")
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads((run_dir / "prediction.json").read_text())
+    assert out["transform"] == "rvt" and 0 < out["info_loss"] < 1 and "predicted accuracy" in p.stdout
+    p = run_cli(tiny(data_dir) + ["transform=rvt", "transform.key=authors:cifar10", f"hydra.run.dir={run_dir}"],
+                data_dir, tmp_path, script="predict.py")
+    assert p.returncode == 2 and p.stderr.strip().startswith("error:") and len(p.stderr.strip().splitlines()) == 1
