@@ -10,7 +10,6 @@ import csv
 import datetime
 from collections import defaultdict
 import os
-import platform
 import shlex
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rvt.machine import machine_line
 from rvt.registry import labels_where, list_transforms, transform_spec
 from rvt.training.datasets import DATASETS as DATASET_SPECS
 from rvt.training.datasets import read_split
@@ -50,11 +50,8 @@ def load_images(name: str, data_dir: Path, train: bool, n: int | None = None) ->
 
 
 def machine() -> str:
-    """One line: host, OS, CPU, cores and torch threads (and the GPU when one is visible)."""
-    cpu = platform.processor() or platform.machine()
-    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU used"
-    return (f"{platform.node()} ({platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} CPUs "
-            f"visible{gpu}, torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    """One line: host, OS, CPU, cores and torch threads (and the GPU when one is visible): rvt.machine."""
+    return machine_line()
 
 
 def git_label(paths: tuple[str, ...] = ()) -> str:

@@ -6,20 +6,17 @@ measure: :mod:`rvt.bench.transforms`, :mod:`rvt.bench.information`, :mod:`rvt.be
 
 from __future__ import annotations
 
-import platform
 
-import torch
 
 def machine() -> dict:
-    """Where a benchmark ran: host, CPU threads, torch, GPU (in every JSON result)."""
-    import os
-
+    """Where a benchmark ran: host, CPU threads, torch, GPU (in every JSON result; rvt.machine) and the commit."""
+    from rvt.machine import machine_facts
     from rvt.training.results import git_state
 
+    f = machine_facts()
     commit = git_state()["commit"]
-    return {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "commit": commit[:7] if commit else None}
+    return {**{k: f[k] for k in ("platform", "machine", "cpus", "threads", "torch", "cuda")},
+            "commit": commit[:7] if commit else None}
 
 
 def run_bench(args) -> dict:
