@@ -39,7 +39,7 @@ from experiments.report_runs import (  # noqa: F401  (re-exported: report.X stay
     transform_order, variant_of)
 from experiments.report_stats import (  # noqa: F401  (re-exported: report.X stays valid)
     RVT_FAMILY, SPEARMAN_RESAMPLES, WANDB_PREFIX, correlation_scopes, correlations, correlations_by_dataset,
-    rvt_family, spearman_p)
+    predicts, rvt_family, spearman_ci, spearman_p)
 from experiments.report_figures import (  # noqa: F401  (re-exported: report.X stays valid)
     ANNOTATE_ABOVE, examples_figure, plot_scatter, plot_strength, save_figure)
 from experiments.report_wandb import (  # noqa: F401  (re-exported: report.X stays valid)
@@ -61,15 +61,21 @@ def correlation_markdown(scopes: dict, notes: list[str]) -> str:
            "info_vs_acc.png. *All maps*: every transform, the datasets pooled; *RVT family*: RVT keys of every "
            "strength and the per-image random permutation, the maps the paper's claim is about; *within a "
            "dataset*: every transform, one dataset at a time (only the map varies).\n",
-           "| maps | order | model | n | Pearson r (p) | Spearman rho (p) | fit: acc-loss rate = a x info loss + b |",
-           "|---|---|---|---|---|---|---|"]
+           "*Spearman 95 % CI*: percentile bootstrap over the points (2000 resamples, seed 0; none under 5 "
+           "points); *predicts*: `yes` only where that interval lies above zero (`inverse`: below it).\n",
+           "| maps | order | model | n | Pearson r (p) | Spearman rho (p) | Spearman 95 % CI | predicts | "
+           "fit: acc-loss rate = a x info loss + b |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for scope, table in scopes.items():
         for (order, model), c in sorted(table.items()):
             if c is None:
-                out.append(f"| {scope} | {order} | {model} | < 3 | - | - | - |")
+                out.append(f"| {scope} | {order} | {model} | < 3 | - | - | - | - | - |")
                 continue
+            ci = ("-" if c.get("spearman_ci_low") is None
+                  else f"[{c['spearman_ci_low']:.2f}, {c['spearman_ci_high']:.2f}]")
             out.append(f"| {scope} | {order} | {model} | {c['n']} | {c['pearson']:.3f} ({c['pearson_p']:.2g}) | "
-                       f"{c['spearman']:.3f} ({c['spearman_p']:.2g}) | a = {c['slope']:.3f}, b = {c['intercept']:.3f} |")
+                       f"{c['spearman']:.3f} ({c['spearman_p']:.2g}) | {ci} | {predicts(c)} | "
+                       f"a = {c['slope']:.3f}, b = {c['intercept']:.3f} |")
     if notes:
         out += ["", "Left out:", ""] + [f"- {n}" for n in notes]
     return "\n".join(out) + "\n"

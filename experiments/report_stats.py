@@ -31,9 +31,48 @@ def _fit(points):
         return None
     pearson, spearman = stats.pearsonr(x, y), stats.spearmanr(x, y)
     slope, intercept = np.polyfit(x, y, 1)
+    low, high = spearman_ci(x, y)
     return {"n": len(points), "pearson": float(pearson.statistic), "pearson_p": float(pearson.pvalue),
             "spearman": float(spearman.statistic), "spearman_p": spearman_p(x, y),
+            "spearman_ci_low": low, "spearman_ci_high": high,
             "slope": float(slope), "intercept": float(intercept)}
+
+
+#: bootstrap resamples of the points for Spearman's 95 % interval; fewer points than CI_MIN_POINTS get none
+CI_RESAMPLES = 2000
+CI_MIN_POINTS = 5
+
+
+def spearman_ci(x, y) -> tuple[float | None, float | None]:
+    """Percentile bootstrap 95 % interval of Spearman's rho over the points (paired resampling, seed 0;
+    scipy.stats.bootstrap); (None, None) under CI_MIN_POINTS points or when resamples are degenerate."""
+    from scipy import stats
+
+    if len(x) < CI_MIN_POINTS:
+        return None, None
+
+    def rho(a, b):
+        return stats.spearmanr(a, b)[0]
+
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ci = stats.bootstrap((x, y), rho, paired=True, vectorized=False, n_resamples=CI_RESAMPLES,
+                                 method="percentile", random_state=np.random.default_rng(0)).confidence_interval
+    low, high = float(ci.low), float(ci.high)
+    return (None, None) if not (np.isfinite(low) and np.isfinite(high)) else (low, high)
+
+
+def predicts(c: dict | None) -> str:
+    """'yes' where Spearman's interval lies above zero, 'no' where it contains it, 'inverse' below it,
+    '-' without an interval: the report says "predicts" only where the interval excludes zero."""
+    if not c or c.get("spearman_ci_low") is None:
+        return "-"
+    if c["spearman_ci_low"] > 0:
+        return "yes"
+    return "inverse" if c["spearman_ci_high"] < 0 else "no"
 
 
 #: permutations for Spearman's p: all of them up to 8 points (8! = 40320), else this many random ones
