@@ -13,7 +13,7 @@ the per-image random permutation):
 4. ciphertext-only attack: the map estimated from cipher training images and public plain images of
    the same kind, and the test set decrypted with it;
 5. key sensitivity and key space of the authors' key generation (docs/algorithm.md);
-6. attacks on block-wise encryption with the block = the quick ViT's patch (docs/blockwise.md):
+7. attacks on block-wise encryption with the block = the quick ViT's patch (docs/blockwise.md):
    known plaintext exploiting the shared in-block key, ciphertext-only statistics, and a jigsaw solver.
 
 Each section is one function that computes its rows (:class:`Row`) and one in
@@ -241,7 +241,7 @@ def _attack_block_key(t: Blockwise, train, test, public, secret, pairs) -> dict:
 
 
 def block_attacks(data, pairs, n_cipher: int) -> list[Row]:
-    """Section 6: per scheme, the mean over BLOCK_KEYS of: the block-wise key from k known pairs (and the
+    """Section 7: per scheme, the mean over BLOCK_KEYS of: the block-wise key from k known pairs (and the
     smallest k that decrypts every test image exactly, per key), the key from cipher statistics, and the
     block order by a jigsaw solver (after the statistics' in-block estimate when blocks are shuffled)."""
     rows = []

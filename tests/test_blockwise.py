@@ -223,21 +223,21 @@ def test_statistics_attack_recovers_mnist_from_ciphertext_only(data_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
-@pytest.mark.parametrize("seed", [0, 4])
-def test_statistics_attack_at_the_quoted_strength(data_dir, dataset, seed):
+def test_statistics_attack_at_the_quoted_strength(data_dir, dataset):
     """The README's and docs' "SSIM 1.000" for MNIST and Fashion-MNIST, at the security study's strength:
-    5000 cipher images and 5000 public plain images (experiments/security.py), 1000 test images decrypted.
-    Measured over key seeds 0-7: 1.000 for each on both datasets; with 3000 + 3000 images key 4 reaches only
-    0.56 (above): the attack needs enough images, and the key decides how many."""
+    5000 cipher images and 5000 public plain images (experiments/security.py), 1000 test images decrypted,
+    for each of the key seeds 0-7 (scramble + in-block shuffle). With 3000 + 3000 MNIST images a
+    negative-positive key (seed 4) reaches only 0.56 (above): the attack needs enough images."""
     from experiments.common import load_images
     from rvt.security.metrics import quality
     from rvt.security.block_attacks import blockwise_statistics_attack, decrypt_with_estimate
 
     train = load_images(dataset, data_dir, True, 10000)
     test = load_images(dataset, data_dir, False, 1000)
-    t = Blockwise(block=7, seed=seed)
-    est = blockwise_statistics_attack(t(train[5000:]), train[:5000], 7)
-    assert quality(decrypt_with_estimate(t(test), est, 7), test)["ssim"] > 0.999
+    for seed in range(8):
+        t = Blockwise(block=7, seed=seed)
+        est = blockwise_statistics_attack(t(train[5000:]), train[:5000], 7)
+        assert quality(decrypt_with_estimate(t(test), est, 7), test)["ssim"] > 0.999, seed
 
 
 def test_jigsaw_recovers_the_block_order_of_intact_cifar_blocks(data_dir):
