@@ -45,6 +45,27 @@ def wandb_identity(rows) -> tuple[str | None, list[str]]:
     return (sweeps[0] if len(sweeps) == 1 else None), tags
 
 
+def prediction_payload(path: Path) -> dict:
+    """predict.py's validation (experiments/predictor.py report -> prediction.csv), when present: predicted vs
+    measured accuracy loss beside information loss vs accuracy loss, one point per cell, as scatters."""
+    import csv
+
+    import wandb
+
+    if not path.is_file():
+        return {}
+    rows = list(csv.DictReader(path.open()))
+    columns = ["cell", "model", "measured_loss", "predicted_loss", "info_loss"]
+    data = [[f"{r['dataset']} | {r['transform']} ({r['order']}){' ' + r['variant'] if r['variant'] else ''}",
+             r["model"], float(r["measured"]), float(r["predicted"]), float(r["info_loss"])] for r in rows]
+    table = wandb.Table(columns=columns, data=data)
+    return {"prediction/cells": table,
+            "prediction/predicted_vs_measured": wandb.plot.scatter(
+                table, "predicted_loss", "measured_loss", title="predicted vs measured accuracy loss (points)"),
+            "prediction/info_loss_vs_measured": wandb.plot.scatter(
+                table, "info_loss", "measured_loss", title="information loss vs measured accuracy loss (points)")}
+
+
 def log_wandb(rows, cells, points, scopes: dict, out: Path, project: str = "rvt"):
     """The summary run: a Table (one row per cell), an interactive scatter of accuracy loss against
     information loss (all models and one per model: the same points as the correlation), a bar chart of
@@ -72,7 +93,8 @@ def log_wandb(rows, cells, points, scopes: dict, out: Path, project: str = "rvt"
             for r in rows_per_cell if r[2] == model and r[8] is not None])
         payload[f"accuracy/{model}"] = wandb.plot.bar(bars, "cell", "acc_mean",
                                                       title=f"test accuracy (%) per dataset and transform, {model}")
-    for name in ("info_vs_acc.png", "strength.png"):
+    payload.update(prediction_payload(out / "prediction.csv"))
+    for name in ("info_vs_acc.png", "strength.png", "prediction.png"):
         if (out / name).exists():
             payload[f"figures/{name[:-4]}"] = wandb.Image(str(out / name))
     for scope, table in scopes.items():

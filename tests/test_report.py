@@ -369,3 +369,26 @@ def test_wandb_offline_summary_run_is_a_dashboard(tmp_path, monkeypatch):
     assert b"acc_loss_vs_info_loss/resnet" in log and b"accuracy/vit" in log
     assert b"corr/after/pooled/pearson" in log and b"corr/after/pooled/spearman" in log
     assert b"sweep:grid-t" in log and b"summary" in log
+
+
+def test_wandb_summary_shows_predicted_beside_information_loss(tmp_path, monkeypatch):
+    """With predict.py's validation (prediction.csv) in --out, the summary run has its table and the two
+    scatters: predicted vs measured accuracy loss, information loss vs measured accuracy loss."""
+    wandb = pytest.importorskip("wandb")
+    wandb.teardown()  # wandb keeps the first run's settings (its WANDB_DIR) for the process: start afresh
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    synthetic_runs(tmp_path / "runs")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "prediction.csv").write_text(
+        "dataset,model,transform,order,variant,measured,predicted,info_loss\n"
+        "mnist,resnet,permutation,before,,2.14,9.6,0.842\nmnist,resnet,random,before,,69.1,37.5,0.838\n")
+    report.main(["--runs", str(tmp_path / "runs"), "--out", str(out), "--no-examples", "--wandb"])
+    offline = next((tmp_path / "wandb").glob("offline-run-*"))
+    tables = {p.name for p in (offline / "files" / "media" / "table").rglob("*.table.json")}
+    assert any(n.startswith("prediction/cells") or "cells_" in n for n in tables)
+    log = next(offline.glob("*.wandb")).read_bytes()
+    assert b"prediction/predicted_vs_measured" in log and b"prediction/info_loss_vs_measured" in log
