@@ -12,7 +12,6 @@ directory unless --out says otherwise; prints one line per test set.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

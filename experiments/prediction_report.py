@@ -25,17 +25,11 @@ import numpy as np
 from scipy import stats
 
 from rvt.io import atomic_write_text
+from rvt.training.probe import features, usable_fraction
 
-DATASET_ORDER = ("mnist", "fashion_mnist", "cifar10")
 FEATURES = ("gap", "relative gap")
-#: the feature predict.py uses (rvt/training/predictor.json)
+#: the probes' features (rvt.training.probe.features) and the one predict.py uses (rvt/training/predictor.json)
 PRIMARY = "relative gap"
-
-
-def features(plain: dict, encrypted: dict) -> dict:
-    """The probes' features of a cell (also what rvt.training.prediction computes)."""
-    gap = 100 * (plain["val_acc"] - encrypted["val_acc"])
-    return {"gap": gap, "relative gap": gap / plain["val_acc"] if plain["val_acc"] > 0 else float("nan")}
 
 
 def points(cells: dict, probes: dict) -> list[dict]:
@@ -51,7 +45,7 @@ def points(cells: dict, probes: dict) -> list[dict]:
         out.append(dict(dataset=ds, model=model, transform=t, order=order, variant=variant, fixed=c["fixed"],
                         measured=c["loss"], info_loss=c["info_loss"], n_seeds=c["n_seeds"],
                         **features(plain, enc),
-                        usable=enc["usable_nats"] / plain["usable_nats"] if plain["usable_nats"] > 0 else None,
+                        usable=usable_fraction(plain, enc),
                         probe_seconds=enc["seconds"], plain_probe_seconds=plain["seconds"]))
     return out
 

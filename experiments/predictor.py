@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from experiments.common import RESULTS, ROOT
-from rvt.io import atomic_write_text
 
 PROBES = RESULTS / "predictor_probes.jsonl"
 CALIBRATION = ROOT / "rvt" / "training" / "predictor.json"
@@ -56,7 +52,7 @@ def plain_overrides(overrides: list[str]) -> list[str]:
 
 def committed_cells(runs: Path = RESULTS / "runs") -> dict:
     """{cell key: (overrides of its seed-0 run, measured accuracy loss in points, info_loss, fixed)}."""
-    from experiments.report import load_runs, plain_cell, summarise
+    from experiments.report_runs import load_runs, plain_cell, summarise
 
     rows = [r for r in load_runs(runs) if r["experiment"] == "quick"]
     cells = summarise(rows)
@@ -84,22 +80,20 @@ def read_probes() -> dict:
 def probe_cells(data_dir: str) -> None:
     from hydra import compose, initialize_config_dir
 
-    from rvt.training.probe import STEP_FRACTION, probe, probe_config, run_steps
+    from rvt.training.probe import probe, probe_config, probe_steps
 
     done = read_probes()
-    todo = []
-    for key, cell in sorted(committed_cells().items()):
-        for ovs, plain in ((plain_overrides(cell["overrides"]), True), (cell["overrides"], False)):
-            if tuple(ovs) not in done and ovs not in [t[0] for t in todo]:
-                todo.append((ovs, plain))
+    todo = []  # overrides of the plain and the encrypted probe of every cell, each once
+    for _, cell in sorted(committed_cells().items()):
+        for ovs in (plain_overrides(cell["overrides"]), cell["overrides"]):
+            if tuple(ovs) not in done and ovs not in todo:
+                todo.append(ovs)
     print(f"{len(todo)} probes to run ({len(done)} done)", file=sys.stderr)
-    for ovs, plain in todo:
+    for ovs in todo:
         with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
             cfg = compose("train", overrides=ovs + [f"paths.data_dir={data_dir}", "dataset.download=false",
                                                     "paths.run_dir=outputs/probe-run", "trainer=cpu"])
-        n_train = 55000 if cfg.dataset.name != "cifar10" else 45000
-        steps = max(1, round(STEP_FRACTION * run_steps(cfg, n_train)))
-        rec = probe(probe_config(cfg), steps)
+        rec = probe(probe_config(cfg), probe_steps(cfg))
         rec["overrides"] = ovs
         with PROBES.open("a") as f:
             f.write(json.dumps(rec) + "\n")

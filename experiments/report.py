@@ -32,18 +32,10 @@ from experiments.common import ORDER_FREE, RESULTS, command_line, default_data_d
 from rvt.io import atomic_write_text
 from rvt.registry import specs
 from rvt.training.datasets import DATASETS
-from experiments.report_runs import (  # noqa: F401  (re-exported: report.X stays valid)
-    CELL, KEY_PARAMS, NEAR_CHANCE, RECIPE_FREE, RECIPE_FREE_CHOICES, RECIPE_FREE_PREFIXES,
-    accuracy_points, conf_defaults, fmt, load_runs, mean_std, model_label,
-    plain_cell, recipe_overrides, sort_key, strength_of, summarise, transform_label,
-    transform_order, variant_of)
-from experiments.report_stats import (  # noqa: F401  (re-exported: report.X stays valid)
-    RVT_FAMILY, SPEARMAN_RESAMPLES, WANDB_PREFIX, correlation_scopes, correlations, correlations_by_dataset,
-    predicts, rvt_family, spearman_ci, spearman_p)
-from experiments.report_figures import (  # noqa: F401  (re-exported: report.X stays valid)
-    ANNOTATE_ABOVE, examples_figure, plot_scatter, plot_strength, save_figure)
-from experiments.report_wandb import (  # noqa: F401  (re-exported: report.X stays valid)
-    DASHBOARD_COLUMNS, dashboard_rows, log_wandb, wandb_identity)
+from experiments.report_figures import examples_figure, plot_scatter, plot_strength
+from experiments.report_runs import NEAR_CHANCE, accuracy_points, fmt, load_runs, plain_cell, sort_key, summarise
+from experiments.report_stats import correlation_scopes, predicts
+from experiments.report_wandb import log_wandb
 
 # the authors' README: best test accuracy over epochs, one run each. origin / vor / random (conf/dataset/*.yaml)
 AUTHORS = {(ds, m): v for ds, info in DATASETS.items() for m, v in info.authors_accuracy.items()}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import rvt
-from experiments import information, report, security
+from experiments import information, report, report_runs, security
 from rvt.registry import unregister_transform
 
 
@@ -50,7 +50,7 @@ def test_a_registered_transform_reaches_every_study(toy_flip, tmp_path):
     assert facts["toy-flip"]["fixed_points"] == 0.0 and facts["toy-flip"]["histogram_kept"] == 1.0
 
     # report.py: a run of the toy transform gets its label and sorts after the built-ins
-    assert report.transform_order() == builtins + ["toy-flip"]
+    assert report_runs.transform_order() == builtins + ["toy-flip"]
     runs = tmp_path / "runs"
     for i, (name, params) in enumerate([("toy_flip", {}), ("random", {"seed": 0}), ("none", {}),
                                         ("rvt", {"key": "authors:mnist", "mode": "bijective"})]):
@@ -58,8 +58,8 @@ def test_a_registered_transform_reaches_every_study(toy_flip, tmp_path):
         (runs / str(i) / "results.json").write_text(json.dumps({
             "dataset": "mnist", "model": "resnet", "experiment": "quick", "transform": name,
             "transform_params": params, "seed": 0, "test_acc": 0.5, "info_loss": 0.1}))
-    rows = report.load_runs(runs)
+    rows = report_runs.load_runs(runs)
     assert {r["transform"] for r in rows} == {"toy-flip", "random", "none", "rvt-bijective"}
-    table = report.table_markdown(report.summarise(rows), "test")
+    table = report.table_markdown(report_runs.summarise(rows), "test")
     order = [line.split("|")[3].strip() for line in table.splitlines() if line.startswith("| mnist |")]
     assert order == ["none", "rvt-bijective", "random", "toy-flip"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments import report
+from experiments import report, report_runs, report_stats, report_wandb
 
 DATASETS = ["mnist", "fashion_mnist", "cifar10"]
 MODELS = ["resnet", "vit"]
@@ -181,9 +181,9 @@ def expected_points(runs, model=None, augment="after"):
 
 def test_correlation_against_scipy(produced):
     runs, out = produced
-    rows = report.load_runs(out.parent)
-    points, notes = report.accuracy_points(report.summarise(rows))
-    corr = report.correlations(points)
+    rows = report_runs.load_runs(out.parent)
+    points, notes = report_runs.accuracy_points(report_runs.summarise(rows))
+    corr = report_stats.correlations(points)
     assert any("same map" in n for n in notes) and any("near chance" in n for n in notes)
     text = (out / "table.md").read_text()
     for model in (None, "resnet", "vit"):
@@ -241,7 +241,7 @@ def test_patchify_resnet_is_its_own_cell(tmp_path):
         r["model_size"] = {"width": 0.25, "stem_patch": patch}
         (tmp_path / str(i)).mkdir()
         (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
-    cells = report.summarise(report.load_runs(tmp_path))
+    cells = report_runs.summarise(report_runs.load_runs(tmp_path))
     by_model = {k[2]: c for k, c in cells.items()}
     assert set(by_model) == {"resnet", "resnet-patch7"}
     assert by_model["resnet"]["n"] == 1 and by_model["resnet-patch7"]["n"] == 2
@@ -255,11 +255,11 @@ def test_variant_names_what_differs_from_the_transform_config(tmp_path):
              ({"block": 4, "seed": 0, "scramble": True, "shuffle": True, "negpos": True}, "block=4,negpos=true")]
     for params, expected in cases:
         run = {"dataset": "mnist", "transform": "blockwise", "transform_params": params}
-        assert report.variant_of(run) == expected
-    assert report.variant_of({"dataset": "cifar10", "transform": "blockwise", "transform_params": {"block": 8}}) == ""
+        assert report_runs.variant_of(run) == expected
+    assert report_runs.variant_of({"dataset": "cifar10", "transform": "blockwise", "transform_params": {"block": 8}}) == ""
     rvt = {"dataset": "mnist", "transform": "rvt", "key_label": "generated:28x28:5:2",
            "transform_params": {"key": "generated:28x28:5:2", "mode": "authors", "allow_identity": False}}
-    assert report.variant_of(rvt) == "generated:28x28:5:2"
+    assert report_runs.variant_of(rvt) == "generated:28x28:5:2"
 
 
 def test_a_changed_recipe_is_its_own_cell(tmp_path):
@@ -271,12 +271,12 @@ def test_a_changed_recipe_is_its_own_cell(tmp_path):
     runs[1]["overrides"] = axes
     probe = record("fashion_mnist", "vit", "none", 0, 0.80, 0.0)
     probe["overrides"] = axes + ["optimizer.lr=1e-3", "dataset.augmentation.padding=0"]
-    assert report.recipe_overrides(probe) == ["dataset.augmentation.padding=0", "optimizer.lr=1e-3"]
-    assert report.recipe_overrides({"overrides": ["trainer=gpu", "trainer=debug"]}) == ["trainer=debug"]
+    assert report_runs.recipe_overrides(probe) == ["dataset.augmentation.padding=0", "optimizer.lr=1e-3"]
+    assert report_runs.recipe_overrides({"overrides": ["trainer=gpu", "trainer=debug"]}) == ["trainer=debug"]
     for i, r in enumerate(runs + [probe]):
         (tmp_path / str(i)).mkdir()
         (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
-    cells = report.summarise(report.load_runs(tmp_path))
+    cells = report_runs.summarise(report_runs.load_runs(tmp_path))
     by_variant = {k[5]: c["n"] for k, c in cells.items()}
     assert by_variant == {"": 2, "dataset.augmentation.padding=0,optimizer.lr=1e-3": 1}
 
@@ -292,14 +292,14 @@ def test_rvt_family_correlation_leaves_out_other_keyed_maps(tmp_path):
     for i, r in enumerate(runs):
         (tmp_path / str(i)).mkdir()
         (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
-    points, _ = report.accuracy_points(report.summarise(report.load_runs(tmp_path)))
-    assert len(points) == 5 and {p[5] for p in report.rvt_family(points)} == {"rvt-authors", "random"}
-    family = report.correlations(report.rvt_family(points))[("before", "resnet")]
+    points, _ = report_runs.accuracy_points(report_runs.summarise(report_runs.load_runs(tmp_path)))
+    assert len(points) == 5 and {p[5] for p in report_stats.rvt_family(points)} == {"rvt-authors", "random"}
+    family = report_stats.correlations(report_stats.rvt_family(points))[("before", "resnet")]
     assert family["n"] == 4 and family["spearman"] == pytest.approx(1.0)
     assert family["spearman_p"] == pytest.approx(2 / 24)  # exact: 2 of the 4! pairings reach |rho| = 1
     x, y = [0.1, 0.5, 0.2, 0.9, 0.4, 0.3], [0.0, 0.3, 0.4, 0.8, 0.1, 0.2]
-    assert report.spearman_p(x, y) == pytest.approx(exact_spearman_p(x, y), abs=1e-12)
-    assert report.correlations(points)[("before", "resnet")]["spearman"] < 1.0
+    assert report_stats.spearman_p(x, y) == pytest.approx(exact_spearman_p(x, y), abs=1e-12)
+    assert report_stats.correlations(points)[("before", "resnet")]["spearman"] < 1.0
 
 
 def test_correlation_within_a_dataset_separates_the_datasets(tmp_path):
@@ -313,8 +313,8 @@ def test_correlation_within_a_dataset_separates_the_datasets(tmp_path):
     for i, r in enumerate(runs):
         (tmp_path / str(i)).mkdir()
         (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
-    points, _ = report.accuracy_points(report.summarise(report.load_runs(tmp_path)))
-    scopes = report.correlation_scopes(points)
+    points, _ = report_runs.accuracy_points(report_runs.summarise(report_runs.load_runs(tmp_path)))
+    scopes = report_stats.correlation_scopes(points)
     assert {p[6] for p in points} == {"mnist", "cifar10"} and len(points) == 6
     assert scopes["all maps"][("before", "resnet")]["spearman"] < 0
     for ds in ("mnist", "cifar10"):
@@ -349,7 +349,7 @@ def test_wandb_offline_summary_run_is_a_dashboard(tmp_path, monkeypatch):
         return json.loads(found[0].read_text())
 
     cells = table("cells_")
-    assert cells["columns"] == report.DASHBOARD_COLUMNS and len(cells["data"]) == N_CELLS
+    assert cells["columns"] == report_wandb.DASHBOARD_COLUMNS and len(cells["data"]) == N_CELLS
     rows = {tuple(r[:6]): dict(zip(cells["columns"], r)) for r in cells["data"]}
     plain = cell(runs, "mnist", "resnet", "none")
     rvt = cell(runs, "mnist", "resnet", "rvt")

@@ -18,10 +18,11 @@ import logging
 import time
 from pathlib import Path
 
+import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from rvt.errors import RVTError
-from rvt.training.probe import STEP_FRACTION, probe, probe_config, run_steps, usable_fraction
+from rvt.training.probe import features, probe, probe_config, probe_steps, usable_fraction
 from rvt.training.results import information_loss_of, write_results
 
 log = logging.getLogger("predict")
@@ -73,20 +74,12 @@ def predict(cfg: DictConfig) -> dict:
     transform = build_transform(cfg.transform)
     check_transform_fits(transform, cfg)
     fit = calibration()
-    from rvt.training.datasets import DATASETS
-
-    n_train = DATASETS[cfg.dataset.name].train_images - int(cfg.dataset.val_size)
-    if cfg.dataset.train_subset:
-        n_train = min(n_train, int(cfg.dataset.train_subset))
-    steps = max(1, round(STEP_FRACTION * run_steps(cfg, n_train)))
+    steps = probe_steps(cfg)
     plain = _cached_plain_probe(cfg, steps)
     encrypted = probe(probe_config(cfg), steps)
-    gap = 100 * (plain["val_acc"] - encrypted["val_acc"])
-    feature = {"gap": gap, "relative gap": gap / plain["val_acc"] if plain["val_acc"] > 0 else 0.0}
+    feature = features(plain, encrypted)
     loss = fit["slope"] * feature[fit.get("feature", "gap")] + fit["intercept"]
     half = fit["interval_half_width"]
-
-    import hydra
 
     dm = hydra.utils.instantiate(probe_config(cfg).data, transform=None)
     dm.setup()
@@ -101,7 +94,8 @@ def predict(cfg: DictConfig) -> dict:
         experiment=cfg.experiment_name, seed=int(cfg.seed),
         predicted_acc=None if reference is None else round(100 * reference - loss, 2),
         predicted_acc_loss=round(loss, 2), interval=[round(loss - half, 2), round(loss + half, 2)],
-        info_loss=info, probe_gap=round(gap, 3), probe_relative_gap=round(feature["relative gap"], 4), usable_fraction=usable_fraction(plain, encrypted),
+        info_loss=info, probe_gap=round(feature["gap"], 3), probe_relative_gap=round(feature["relative gap"], 4),
+        usable_fraction=usable_fraction(plain, encrypted),
         plain_probe=plain, encrypted_probe=encrypted, probe_steps=steps, plain_reference_acc=reference,
         seconds=round(seconds, 1),
         cost_fraction=None if not reference_seconds else round(seconds / reference_seconds, 3),

@@ -82,8 +82,28 @@ def probe(cfg: DictConfig, steps: int) -> dict:
                 n_val=len(datamodule.splits["val"]), n_train=len(datamodule.splits["train"]))
 
 
-def usable_fraction(plain: dict, encrypted: dict) -> float:
-    """The share of the plain images' usable information that the encrypted images keep, in [0, 1]."""
+def probe_steps(cfg: DictConfig) -> int:
+    """The optimiser steps of one probe: STEP_FRACTION of the run ``cfg`` describes, on its training split
+    (the dataset's training file less the validation split, or ``dataset.train_subset``)."""
+    from rvt.training.datasets import DATASETS
+
+    n_train = DATASETS[cfg.dataset.name].train_images - int(cfg.dataset.val_size)
+    if cfg.dataset.train_subset:
+        n_train = min(n_train, int(cfg.dataset.train_subset))
+    return max(1, round(STEP_FRACTION * run_steps(cfg, n_train)))
+
+
+def features(plain: dict, encrypted: dict) -> dict:
+    """What the probes of a cell say: ``gap``, the plain probe's minus the encrypted probe's validation
+    accuracy (points), and ``relative gap``, the gap as a share of the plain probe's accuracy (%; nan when
+    the plain probe scored nothing)."""
+    gap = 100 * (plain["val_acc"] - encrypted["val_acc"])
+    return {"gap": gap, "relative gap": gap / plain["val_acc"] if plain["val_acc"] > 0 else math.nan}
+
+
+def usable_fraction(plain: dict, encrypted: dict) -> float | None:
+    """The encrypted images' usable information over the plain images' (above 1 when the encrypted probe
+    learnt more); None when the plain probe has none."""
     if plain["usable_nats"] <= 0:
-        return math.nan
-    return min(1.0, encrypted["usable_nats"] / plain["usable_nats"])
+        return None
+    return encrypted["usable_nats"] / plain["usable_nats"]
