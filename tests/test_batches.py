@@ -24,7 +24,7 @@ from rvt.training import run as train_script  # the library, not the script
 from rvt import create_transform, list_transforms
 from rvt.training.datamodule import TEST_IDS
 from rvt.training.datasets import read_split
-from test_train import make_cfg, tiny
+from training_helpers import make_cfg, tiny
 
 PADDING = 2  # MNIST's crop; flips are switched on here so that both kinds of augmentation are exercised
 SEEN: list[dict] = []

@@ -145,7 +145,7 @@ def test_training_on_encrypted_images_from_the_adapted_init_equals_plain_trainin
     step (AdamW's division by sqrt(v) most of all): in float32 they reach 1e-3 within a few dozen steps, in
     float64 they stay around 1e-6 after these 192 steps, far below what a step moves."""
     from rvt.training import run as train_script
-    from test_train import make_cfg
+    from training_helpers import make_cfg
 
     common = ["trainer=cpu", "trainer.max_epochs=3", "trainer.num_sanity_val_steps=0",
               "trainer.enable_model_summary=false", "trainer.deterministic=true", "trainer.precision=64-true", "progress=none",

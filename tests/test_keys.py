@@ -16,7 +16,7 @@ from rvt.transforms.keys import authors_key_names
 
 
 def test_authors_keys_are_the_released_files_bit_for_bit(tmp_path):
-    from conftest import SHARED
+    from conftest import SHARED, missing
 
     src = SHARED / "keys" / "authors_keys.json"
     if not src.exists():

@@ -12,7 +12,7 @@ import pytest
 
 import eval as eval_script
 from rvt.training import run as train_script  # the library, not the script
-from test_train import make_cfg
+from training_helpers import make_cfg
 
 # a few thousand images, a fixed number of steps: 4000 images x 3 epochs / 64 = 187 steps
 BUDGET = ["trainer=cpu", "trainer.max_epochs=3", "trainer.enable_progress_bar=false",

@@ -9,7 +9,7 @@ import pytest
 
 import rvt.training.datamodule as datamodule
 from rvt.training import prediction
-from test_train import make_cfg, run_cli, tiny
+from training_helpers import make_cfg, run_cli, tiny
 
 # a small real budget: 1500 MNIST training images, one epoch (23 steps of 64 at STEP_FRACTION ... see below)
 BUDGET = ["dataset.train_subset=3000", "dataset.val_size=1000", "trainer.max_epochs=40", "data.batch_size=64",

@@ -59,7 +59,7 @@ def test_rvt_info_in_a_pipe_prints_progress_lines(tmp_path, mnist_test):
 @pytest.mark.slow
 def test_training_log_lines_without_a_terminal(tmp_path, data_dir, caplog):
     from rvt.training import run as train_script
-    from test_train import make_cfg, tiny
+    from training_helpers import make_cfg, tiny
 
     cfg = make_cfg(tiny(data_dir) + ["trainer.max_epochs=2", "progress=auto", "progress_every_s=0.001"], tmp_path)
     with caplog.at_level(logging.INFO, logger="train"):

@@ -84,7 +84,7 @@ def test_toy_transform_reaches_the_cli_info_and_bench(toy, tmp_path, capsys):
 
 def test_toy_transform_reaches_training(toy, tmp_path):
     from rvt.training import run as train_script
-    from test_train import make_cfg
+    from training_helpers import make_cfg
 
     cfg = make_cfg(["transform=none", f"transform.name={toy}", "+transform.shift=2"], tmp_path)
     transform = train_script.build_transform(cfg.transform)

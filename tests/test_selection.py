@@ -18,7 +18,7 @@ import torch
 from pytorch_lightning import Callback
 
 from rvt.training import run as train_script  # the library, not the script
-from test_train import make_cfg, tiny
+from training_helpers import make_cfg, tiny
 
 SCRIPT: list[int] = []  # the class the network predicts in each epoch
 
