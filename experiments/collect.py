@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 from experiments.common import RESULTS, ROOT
 from rvt.errors import InputError
 from rvt.io import atomic_write_text
+from rvt.training.record import RunRecord, load_records
 
 #: (experiment, dataset, model) -> the commit that changed that cell's recipe in a way that changes results.
 #: Runs of the cell made before it are superseded. Add an entry when you change a recipe (chosen on validation).
@@ -52,20 +52,20 @@ def is_ancestor(older: str, newer: str, repo: Path) -> bool:
     return done.returncode == 0
 
 
-def folder_for(result: dict, sweep: str, changes: dict, repo: Path) -> str:
+def folder_for(result: RunRecord, sweep: str, changes: dict, repo: Path) -> str:
     """Which of :data:`FOLDERS` a finished run belongs in, decided from the commit the run started from
     (results.json ``git``; runs written before 2026-12-07 recorded the commit at their end instead)."""
     if sweep.startswith("probe-"):
         return "probes"
-    change = changes.get((result.get("experiment"), result.get("dataset"), result.get("model")))
-    if change is not None and not is_ancestor(change, result["git"]["commit"], repo):
+    change = changes.get((result.experiment, result.dataset, result.model))
+    if change is not None and not is_ancestor(change, result.git["commit"], repo):
         return "superseded"
     return "runs"
 
 
-def traceable(result: dict) -> bool:
-    git = result.get("git") or {}
-    return result.get("status") == "finished" and bool(git.get("commit")) and not git.get("dirty")
+def traceable(result: RunRecord) -> bool:
+    git = result.git or {}
+    return result.status == "finished" and bool(git.get("commit")) and not git.get("dirty")
 
 
 def collect(sources: list[Path], out: Path = RESULTS, changes: dict = RECIPE_CHANGES,
@@ -75,8 +75,7 @@ def collect(sources: list[Path], out: Path = RESULTS, changes: dict = RECIPE_CHA
     for source in sources:
         if not Path(source).is_dir():
             raise InputError(f"not a folder: {source}")
-        for path in sorted(Path(source).rglob("results.json")):
-            result = json.loads(path.read_text())
+        for path, result in load_records(source, finished_only=False):
             if not traceable(result):
                 print(f"left out (unfinished or from a modified tree): {path}", file=sys.stderr)
                 continue
@@ -92,7 +91,7 @@ def collect(sources: list[Path], out: Path = RESULTS, changes: dict = RECIPE_CHA
             moves.append((path, dest))
     # committed runs whose cell's recipe changed since
     for path in sorted((out / "runs").glob("*/*/results.json")):
-        result = json.loads(path.read_text())
+        result = RunRecord.load(path)
         if folder_for(result, path.parent.parent.name, changes, repo) == "superseded":
             dest = out / "superseded" / path.parent.parent.name / path.parent.name
             if dest.exists():

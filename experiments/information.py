@@ -243,7 +243,7 @@ def findings(rows, ds) -> list[str]:
     r = [get(d, "random") for d in ds]
     ref = [REFERENCE_AUTHORS[d] for d in ds]
     dev = max(abs(x["loss_mean"] - y) for x, y in zip(a, ref))
-    lines.append(f"- Reference figures: the authors' keys lose "
+    lines.append("- Reference figures: the authors' keys lose "
                  + " / ".join(f"{x['loss_mean']:.3f}" for x in a) + " ("
                  + " / ".join(PRETTY[d] for d in ds) + f") against the reference figures {' / '.join(f'{v:.2f}' for v in ref)} "
                  f"(largest difference {dev:.3f}); the per-image random permutation loses "

@@ -20,27 +20,28 @@ import sys
 from pathlib import Path
 
 from experiments.common import RESULTS, ROOT
+from rvt.training.record import RunRecord
 
 PROBES = RESULTS / "predictor_probes.jsonl"
 CALIBRATION = ROOT / "rvt" / "training" / "predictor.json"
 
 
-def cell_overrides(r: dict) -> list[str]:
+def cell_overrides(r: RunRecord) -> list[str]:
     """The train.py overrides that rebuild a committed run's cell (seed 0), from its results.json."""
     from rvt.registry import spec_for_run
 
-    params = dict(r.get("transform_params") or {})
-    spec = spec_for_run(r["transform"], params)
-    out = [f"dataset={r['dataset']}", f"model={r['model']}", f"transform={spec.name}",
-           f"data.augment={r.get('augment') or 'after'}", "seed=0"]
+    params = dict(r.transform_params or {})
+    spec = spec_for_run(r.transform, params)
+    out = [f"dataset={r.dataset}", f"model={r.model}", f"transform={spec.name}",
+           f"data.augment={r.augment or 'after'}", "seed=0"]
     for k, v in params.items():
         if k in ("name", "seed"):
             continue
         out.append(f"transform.{k}={'null' if v is None else json.dumps(v) if isinstance(v, bool) else v}")
-    for k, v in (r.get("model_size") or {}).items():
+    for k, v in (r.model_size or {}).items():
         if k in ("stem_patch",) and v:
             out.append(f"model.{k}={v}")
-    recipe = [o for o in (r.get("overrides") or []) if o.split("=")[0].startswith(("optimizer.", "data.padding",
+    recipe = [o for o in (r.overrides or []) if o.split("=")[0].startswith(("optimizer.", "data.padding",
                                                                                     "dataset.augmentation"))]
     return out + recipe
 
@@ -65,7 +66,7 @@ def committed_cells(runs: Path = RESULTS / "runs") -> dict:
         seed0 = min((r for r in rows if all(r[f] == v for f, v in zip(("experiment", "dataset", "model", "transform",
                                                                          "augment", "variant"), key))),
                     key=lambda r: r["seed"])
-        result = json.loads((Path(seed0["run_dir"]) / "results.json").read_text())
+        result = RunRecord.load(seed0["run_dir"])
         out[key] = dict(overrides=cell_overrides(result), loss=100 * (base["test_acc"][0] - c["test_acc"][0]),
                         info_loss=c["info_loss"][0], fixed=t != "random", n_seeds=c["n"])
     return out

@@ -12,7 +12,8 @@ import numpy as np
 
 from experiments.common import datasets_present
 from rvt.io import atomic_path
-from experiments.report_runs import plain_cell, strength_of
+from experiments.report_runs import plain_cell
+from rvt.training.record import strength_of
 
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from experiments.report_runs import plain_cell, sort_key, strength_of
+from experiments.report_runs import plain_cell, sort_key
+from rvt.training.record import strength_of
 from experiments.report_stats import WANDB_PREFIX
 
 

@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from experiments import report, report_runs, report_stats, report_wandb
+from rvt.training.record import RunRecord, recipe_overrides, variant_of
 
 DATASETS = ["mnist", "fashion_mnist", "cifar10"]
 MODELS = ["resnet", "vit"]
@@ -255,11 +256,11 @@ def test_variant_names_what_differs_from_the_transform_config(tmp_path):
              ({"block": 4, "seed": 0, "scramble": True, "shuffle": True, "negpos": True}, "block=4,negpos=true")]
     for params, expected in cases:
         run = {"dataset": "mnist", "transform": "blockwise", "transform_params": params}
-        assert report_runs.variant_of(run) == expected
-    assert report_runs.variant_of({"dataset": "cifar10", "transform": "blockwise", "transform_params": {"block": 8}}) == ""
+        assert variant_of(RunRecord.from_dict(run)) == expected
+    assert variant_of(RunRecord.from_dict({"dataset": "cifar10", "transform": "blockwise", "transform_params": {"block": 8}})) == ""
     rvt = {"dataset": "mnist", "transform": "rvt", "key_label": "generated:28x28:5:2",
            "transform_params": {"key": "generated:28x28:5:2", "mode": "authors", "allow_identity": False}}
-    assert report_runs.variant_of(rvt) == "generated:28x28:5:2"
+    assert variant_of(RunRecord.from_dict(rvt)) == "generated:28x28:5:2"
 
 
 def test_a_changed_recipe_is_its_own_cell(tmp_path):
@@ -271,8 +272,8 @@ def test_a_changed_recipe_is_its_own_cell(tmp_path):
     runs[1]["overrides"] = axes
     probe = record("fashion_mnist", "vit", "none", 0, 0.80, 0.0)
     probe["overrides"] = axes + ["optimizer.lr=1e-3", "dataset.augmentation.padding=0"]
-    assert report_runs.recipe_overrides(probe) == ["dataset.augmentation.padding=0", "optimizer.lr=1e-3"]
-    assert report_runs.recipe_overrides({"overrides": ["trainer=gpu", "trainer=debug"]}) == ["trainer=debug"]
+    assert recipe_overrides(RunRecord.from_dict(probe)) == ["dataset.augmentation.padding=0", "optimizer.lr=1e-3"]
+    assert recipe_overrides(RunRecord(overrides=["trainer=gpu", "trainer=debug"])) == ["trainer=debug"]
     for i, r in enumerate(runs + [probe]):
         (tmp_path / str(i)).mkdir()
         (tmp_path / str(i) / "results.json").write_text(json.dumps(r))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from omegaconf import OmegaConf
+from pytorch_lightning import Callback
 
 from training_helpers import make_cfg, options, tiny
 from rvt.training import run as train_script  # the library, not the script
@@ -132,6 +133,40 @@ def test_model_x_transform_on_mnist(tmp_path, data_dir, model, transform):
         assert 0.0 < on_disk["info_loss"] <= 1.0 and on_disk["info_loss_images"] == 8
     if transform == "rvt":
         assert on_disk["transform_key"] == "authors:mnist" and on_disk["transform_mode"] == "authors"
+
+
+class ReadRecordWhileTraining(Callback):
+    """Reads results.json at the first training step: the record written when fitting started."""
+
+    def __init__(self, run_dir):
+        self.run_dir, self.seen = Path(run_dir), None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.seen = self.seen or json.loads((self.run_dir / "results.json").read_text())
+
+
+def test_the_record_is_written_when_fitting_starts_and_when_the_run_ends(tmp_path, data_dir, monkeypatch):
+    """results.json says ``running`` with the cell's identity while the run trains, ``finished`` with its
+    outcome after; a reader of the record (rvt.training.record) counts only the finished one."""
+    from rvt.training import run as run_module
+    from rvt.training.record import Cell, RunRecord, load_records
+
+    spy = ReadRecordWhileTraining(tmp_path)
+    real = run_module._instantiate_all
+    monkeypatch.setattr(run_module, "_instantiate_all",
+                        lambda group: real(group) + ([spy] if group and "model_checkpoint" in group else []))
+    cfg = make_cfg(tiny(data_dir) + ["transform=rvt_bijective", "logger=none", "seed=5"], tmp_path)
+    train_script.train(cfg)
+    start = RunRecord.from_dict(spy.seen)
+    assert start.status == "running" and start.test_acc is None and start.history is None
+    assert not start.is_finished and start.git["at"] == "start" and start.n_train == 64
+    expected = Cell("quick", "mnist", "resnet", "rvt-bijective", "before", "")
+    assert start.cell() == expected
+    end = RunRecord.load(tmp_path)
+    assert end.is_finished and end.cell() == expected and end.started == start.started and end.seed == 5
+    assert [p for p, _ in load_records(tmp_path)] == [tmp_path / "results.json"]
+    (tmp_path / "results.json").write_text(json.dumps(spy.seen))  # a run killed after its start
+    assert load_records(tmp_path) == [] and len(load_records(tmp_path, finished_only=False)) == 1
 
 
 def test_results_record_the_tree_the_run_started_from(tmp_path, data_dir, monkeypatch):

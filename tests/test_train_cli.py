@@ -70,7 +70,9 @@ def test_resume_after_a_killed_run(tmp_path, data_dir):
     p = run_cli(args + ["+callbacks.kill._target_=killer.KillAtEpoch", "+callbacks.kill.epoch=1"], data_dir,
                 tmp_path, extra_env={"PYTHONPATH": str(tmp_path)})
     assert p.returncode == 3, p.stderr[-3000:]
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and not (run_dir / "results.json").exists()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    killed = json.loads((run_dir / "results.json").read_text())  # the record written when fitting started
+    assert killed["status"] == "running" and killed["test_acc"] is None and killed["dataset"] == "mnist"
     p = run_cli(args + ["ckpt_path=last"], data_dir, tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     res = json.loads((run_dir / "results.json").read_text())

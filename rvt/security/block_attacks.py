@@ -20,7 +20,6 @@ Every estimate is a key (:class:`~rvt.transforms.blockwise.BlockwiseKey` entries
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from rvt.errors import InputError

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rvt.errors import RVTError
 from rvt.training.probe import features, probe, probe_config, probe_steps, usable_fraction
+from rvt.training.record import Cell, load_records
 from rvt.training.results import information_loss_of, write_results
 
 log = logging.getLogger("predict")
@@ -54,12 +55,10 @@ def _cached_plain_probe(cfg: DictConfig, steps: int) -> dict:
 def plain_reference(dataset: str, model: str, experiment: str) -> tuple[float | None, float | None]:
     """(mean test accuracy, mean fit seconds) of the committed plain runs of this cell, else (None, None)."""
     accs, secs = [], []
-    for path in COMMITTED.glob("*/*/results.json"):
-        r = json.loads(path.read_text())
-        if (r.get("dataset"), r.get("model"), r.get("transform"), r.get("experiment")) == (dataset, model, "none", experiment) \
-                and not (r.get("model_size") or {}).get("stem_patch"):
-            accs.append(r["test_acc"])
-            secs.append(r.get("fit_seconds"))
+    for _, r in load_records(COMMITTED):
+        if r.cell() == Cell(experiment, dataset, model, "none", "-", ""):
+            accs.append(r.test_acc)
+            secs.append(r.fit_seconds)
     if not accs:
         return None, None
     secs = [s for s in secs if s]

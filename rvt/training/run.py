@@ -12,7 +12,6 @@ import logging
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 import hydra
@@ -22,12 +21,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rvt.errors import RVTError
-from rvt.training.callbacks import InformationLoss
+from rvt.training.callbacks import InformationLoss, RunRecorder
 from rvt.training.config import paper_vit_from_scratch, validate
-from rvt.training.models import count_parameters
 from rvt.training.progress import progress_setup
-from rvt.training.tracking import finish, log_results, tag_sweep, task_overrides
-from rvt.training.results import git_state, versions, write_results
+from rvt.training.record import FILE, RunRecord
+from rvt.training.results import git_state, versions
+from rvt.training.tracking import finish, tag_sweep, task_overrides
 
 log = logging.getLogger("train")
 
@@ -146,17 +145,37 @@ def train(cfg: DictConfig) -> dict:
     return results
 
 
+def start_record(cfg: DictConfig, config: dict, transform, datamodule, code: dict, ckpt_path) -> RunRecord:
+    """What runs, known before the first step: the cell's axes, the transform's identity, the recipe, the
+    code and package versions (the record written with ``status: running``)."""
+    tparams = {k: v for k, v in config["transform"].items() if k not in ("_target_", "name")}
+    return RunRecord(
+        status="running", experiment=cfg.experiment_name, dataset=cfg.dataset.name, model=cfg.model.name,
+        model_size={k: config["model"].get(k) for k in ("width", "patch_size", "stem_stride", "stem_patch", "kwargs")
+                    if k in config["model"]},
+        img_size=int(datamodule.img_size), transform=cfg.transform.name,
+        transform_mode=tparams.get("mode"), transform_key=tparams.get("key"), transform_params=tparams,
+        **transform_identity(transform, int(cfg.dataset.size)),
+        # a per-image transform is evaluated on one map per image, fixed by (seed, image id)
+        eval_maps=None if getattr(transform, "fixed", True) else "fixed per image (seed, image id)",
+        augment=cfg.data.augment, sweep=cfg.get("sweep"), tags=list(cfg.tags), ricap_beta=cfg.module.ricap_beta,
+        seed=int(cfg.seed), augmentation={k: config["data"][k] for k in ("padding", "flip", "color_jitter")},
+        overrides=task_overrides(),  # the command line's settings: a changed recipe is its own cell in the report
+        max_epochs=int(cfg.trainer.max_epochs), batch_size=int(cfg.data.batch_size), resumed_from=ckpt_path,
+        run_dir=str(cfg.paths.run_dir), git=dict(code, at="start"), versions=versions(), config=config)
+
+
 def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbacks, loggers, code) -> dict | None:
     bar, progress = progress_setup(cfg.progress, bool(cfg.trainer.enable_progress_bar), cfg.progress_every_s)
     measure = InformationLoss(config, **config["info_loss"])
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[measure, *callbacks, *progress],
-                                                  logger=loggers or False, enable_progress_bar=bar)
     ckpt_path = resolve_ckpt(cfg.get("ckpt_path"), run_dir)
+    recorder = RunRecorder(run_dir, start_record(cfg, config, transform, datamodule, code, ckpt_path))
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[measure, recorder, *callbacks, *progress],
+                                                  logger=loggers or False, enable_progress_bar=bar)
     if trainer.is_global_zero:
         log.info("run dir %s | %s %s %s | experiment=%s%s", run_dir, cfg.dataset.name, cfg.model.name,
                  cfg.transform.name, cfg.experiment_name, f" | resuming {ckpt_path}" if ckpt_path else "")
 
-    started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_seconds = time.perf_counter() - t0
@@ -176,55 +195,33 @@ def _fit_test_record(cfg, run_dir, config, transform, datamodule, model, callbac
         else:
             best_path, test_best = None, test_last
 
-    results = None
-    if trainer.is_global_zero:
-        tparams = {k: v for k, v in config["transform"].items() if k not in ("_target_", "name")}
-        train_s = progress["train_seconds"]
-        results = dict(
-            status="finished" if not trainer.interrupted else "interrupted",
-            experiment=cfg.experiment_name,
-            dataset=cfg.dataset.name, model=cfg.model.name,
-            model_size={k: config["model"].get(k) for k in ("width", "patch_size", "stem_stride", "stem_patch", "kwargs") if k in config["model"]},
-            img_size=int(datamodule.img_size), transform=cfg.transform.name,
-            transform_mode=tparams.get("mode"), transform_key=tparams.get("key"), transform_params=tparams,
-            **transform_identity(transform, int(cfg.dataset.size)),
-            # a per-image transform is evaluated on one map per image, fixed by (seed, image id)
-            eval_maps=None if getattr(transform, "fixed", True) else "fixed per image (seed, image id)",
-            augment=cfg.data.augment, sweep=cfg.get("sweep"), tags=list(cfg.tags), ricap_beta=cfg.module.ricap_beta, seed=int(cfg.seed),
-            augmentation={k: config["data"][k] for k in ("padding", "flip", "color_jitter")},
-            overrides=task_overrides(),  # the command line's settings: a changed recipe is its own cell in the report
-            epochs=int(trainer.current_epoch), max_epochs=int(cfg.trainer.max_epochs),
-            steps=int(trainer.global_step), batch_size=int(cfg.data.batch_size),
-            test_acc=test_best,  # checkpoint selected on the validation split
-            test_acc_last=test_last,  # weights after the last epoch
-            test_acc_best_epoch=progress["test_acc_best"],  # the authors' protocol: best test epoch
-            test_best_epoch=progress["test_best_epoch"],
-            val_acc_best=progress["val_acc_best"], val_best_epoch=progress["val_best_epoch"],
-            info_loss=info, info_loss_images=min(int(cfg.info_loss.n_images), len(datamodule.splits["test"]))
-            if info is not None else None,
-            n_train=len(datamodule.splits["train"]), n_val=len(datamodule.splits["val"]),
-            n_test=len(datamodule.splits["test"]), parameters=count_parameters(model.net),
-            train_seconds=round(train_s, 3), fit_seconds=round(fit_seconds, 3),
-            images_per_s=round(progress["train_images"] / train_s, 1) if train_s > 0 else None,
-            accelerator=type(trainer.accelerator).__name__, devices=int(trainer.num_devices),
-            world_size=int(trainer.world_size), resumed_from=ckpt_path, best_checkpoint=best_path,
-            run_dir=str(run_dir), started=started.isoformat(timespec="seconds"),
-            finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            git=dict(code, at="start"), **_moved_on(code), versions=versions(), config=config,
-            history=progress["history"],
-        )
-        path = write_results(run_dir, results)
-        log_results(loggers, results)
-        log.info("test_acc %s (val-selected), %s (last), %s (best epoch) | info_loss %s | %s",
-                 _pct(test_best), _pct(test_last), _pct(progress["test_acc_best"]),
-                 "n/a" if info is None else f"{info:.3f}", path)
-    return results
+    train_s = progress["train_seconds"]
+    record = recorder.finish(
+        trainer,
+        status="finished" if not trainer.interrupted else "interrupted",
+        epochs=int(trainer.current_epoch), steps=int(trainer.global_step),
+        test_acc=test_best,  # checkpoint selected on the validation split
+        test_acc_last=test_last,  # weights after the last epoch
+        test_acc_best_epoch=progress["test_acc_best"],  # the authors' protocol: best test epoch
+        test_best_epoch=progress["test_best_epoch"],
+        val_acc_best=progress["val_acc_best"], val_best_epoch=progress["val_best_epoch"],
+        info_loss=info, info_loss_images=min(int(cfg.info_loss.n_images), len(datamodule.splits["test"]))
+        if info is not None else None,
+        train_seconds=round(train_s, 3), fit_seconds=round(fit_seconds, 3),
+        images_per_s=round(progress["train_images"] / train_s, 1) if train_s > 0 else None,
+        best_checkpoint=best_path, git_end=_moved_on(code), history=progress["history"])
+    if record is None:
+        return None
+    log.info("test_acc %s (val-selected), %s (last), %s (best epoch) | info_loss %s | %s",
+             _pct(test_best), _pct(test_last), _pct(progress["test_acc_best"]),
+             "n/a" if info is None else f"{info:.3f}", run_dir / FILE)
+    return record.to_dict()
 
 
-def _moved_on(code: dict) -> dict:
+def _moved_on(code: dict) -> dict | None:
     """``git_end``: the tree at the end of the run, recorded only when it differs from the start's."""
     end = git_state()
-    return {} if end == code else {"git_end": end}
+    return None if end == code else end
 
 
 def _pct(v):
