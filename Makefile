@@ -61,20 +61,24 @@ KEYED_ARGS    ?=
 STRENGTH_ARGS ?=
 MLP_ARGS      ?=
 LAUNCH      := hydra/launcher=$(LAUNCHER)
+# the grids' ViT axis is the quick recipes' small ViT (model=vit); the paper's experiments take the paper's
+# ViT-B/16 (model=vit_b16) instead, unless the command line names the models itself
+comma       := ,
+GRID_MODELS  = $(if $(filter paper%,$(EXPERIMENT)),$(if $(findstring model=,$(SWEEP_ARGS) $(KEYED_ARGS) $(STRENGTH_ARGS) $(ARGS)),,model=resnet$(comma)vit_b16))
 # REPORT_ARGS, e.g. "--wandb" or "--runs outputs/multirun/2026-01-01_12-00-00"
 REPORT_ARGS ?=
 
 # the paper's shape: plain, RVT and the per-image random permutation, 3 seeds (conf/grid/paper.yaml)
 sweep: env data
-	$(PY) train.py -m $(LAUNCH) experiment=$(EXPERIMENT) +grid=paper $(SWEEP_ARGS) $(ARGS)
+	$(PY) train.py -m $(LAUNCH) experiment=$(EXPERIMENT) +grid=paper $(GRID_MODELS) $(SWEEP_ARGS) $(ARGS)
 
 # every keyed transform in both augmentation orders (conf/grid/keyed.yaml)
 sweep-keyed: env data
-	$(PY) train.py -m $(LAUNCH) experiment=$(EXPERIMENT) +grid=keyed $(KEYED_ARGS) $(ARGS)
+	$(PY) train.py -m $(LAUNCH) experiment=$(EXPERIMENT) +grid=keyed $(GRID_MODELS) $(KEYED_ARGS) $(ARGS)
 
 # RVT with generated keys of 1 to 40 vortices (conf/grid/strength.yaml)
 sweep-strength: env data
-	$(PY) train.py -m $(LAUNCH) experiment=$(EXPERIMENT) +grid=strength $(STRENGTH_ARGS) $(ARGS)
+	$(PY) train.py -m $(LAUNCH) experiment=$(EXPERIMENT) +grid=strength $(GRID_MODELS) $(STRENGTH_ARGS) $(ARGS)
 
 # the order-agnostic control: an MLP on plain, fixed-permutation and per-image random images (conf/grid/mlp_control.yaml)
 sweep-mlp: env data

@@ -48,12 +48,13 @@ def make_cfg(overrides, hydra_cfg=False):
 def test_paper_recipe_every_cell(dataset):
     from rvt.training import run as train_script
 
-    for model in ("resnet", "vit", "vit_b16"):
+    for model in ("resnet", "vit_b16"):
         for transform, column in COLUMN.items():
-            # the authors' settings for a ViT are for fine-tuning: with weights (without: paper-scratch, tested
-            # in test_train.py)
+            # the authors' settings for a ViT are for fine-tuning: with weights, experiment=paper_finetune
+            # (without: paper-scratch, tested in test_train.py)
             weights = [] if model == "resnet" else ["model.pretrained=true"]
-            cfg = make_cfg(["experiment=paper", f"dataset={dataset}", f"model={model}", f"transform={transform}",
+            experiment = "paper" if model == "resnet" else "paper_finetune"
+            cfg = make_cfg([f"experiment={experiment}", f"dataset={dataset}", f"model={model}", f"transform={transform}",
                             *weights])
             train_script.check_config(cfg)
             r = OmegaConf.to_container(cfg, resolve=True)
@@ -68,7 +69,7 @@ def test_paper_recipe_every_cell(dataset):
             assert r["dataset"]["train_subset"] is None and r["data"]["augment"] == "after"
             if model == "resnet":
                 assert r["model"]["arch"] is None and r["model"]["width"] == 1.0
-            else:  # the paper's ViT-B/16, also when asked for as model=vit
+            else:  # the paper's ViT-B/16
                 assert (r["model"]["arch"], r["model"]["patch_size"]) == ("vit_base_patch16_224", 16)
                 assert r["model"]["name"] == model and r["model"]["kwargs"] == {}
             if transform == "rvt_bijective":
@@ -78,7 +79,7 @@ def test_paper_recipe_every_cell(dataset):
 def test_paper_vit_builds_vit_b16_and_quick_vit_stays_small():
     import hydra
 
-    cfg = make_cfg(["experiment=paper", "dataset=mnist", "model=vit", "transform=rvt", "++model.kwargs.depth=1"])
+    cfg = make_cfg(["experiment=paper", "dataset=mnist", "model=vit_b16", "transform=rvt", "++model.kwargs.depth=1"])
     net = hydra.utils.instantiate(cfg.model)
     assert tuple(net.patch_embed.patch_size) == (16, 16) and tuple(net.patch_embed.img_size) == (224, 224)
     assert net.embed_dim == 768 and net.head.out_features == 10

@@ -66,7 +66,7 @@ def test_default_is_quick_and_groups_keep_full_settings(tmp_path):
     assert make_cfg(["dataset=fashion_mnist"], tmp_path).data.padding == 2
     cifar = make_cfg(["dataset=cifar10"], tmp_path)
     assert cifar.data.flip and cifar.data.padding == 4 and cifar.trainer.max_epochs == 14
-    paper = make_cfg(["experiment=paper", "model=vit"], tmp_path)  # the authors' SGD and augmentation
+    paper = make_cfg(["experiment=paper", "model=resnet"], tmp_path)  # the authors' SGD and augmentation
     assert paper.optimizer._target_ == "torch.optim.SGD" and paper.data.flip and list(paper.data.color_jitter) == [0.4, 0.4, 0.4, 0.2]
     full = make_cfg(["experiment=none"], tmp_path)
     assert full.model.width == 1.0 and full.dataset.train_subset is None and full.module.ricap_beta == 0.3
@@ -83,22 +83,26 @@ def test_paper_cells(tmp_path, dataset):
             assert r["module"]["ricap_beta"] == 0.3 and r["seed"] == 3407 and r["test_every_epoch"]
             assert r["scheduler"]["_target_"] == "rvt.training.schedules.cosine"
             assert r["data"]["img_size"] == r["model"]["img_size"] in (28, 32, 224)
-    cell = lambda **kw: OmegaConf.to_container(make_cfg(["experiment=paper"] + [f"{k}={v}" for k, v in kw.items()], tmp_path), resolve=True)
+    def cell(experiment="paper", **kw):
+        return OmegaConf.to_container(make_cfg([f"experiment={experiment}"] + [f"{k}={v}" for k, v in kw.items()],
+                                               tmp_path), resolve=True)
+
     if dataset == "cifar10":
         r = cell(dataset="cifar10", model="resnet", transform="rvt")
         assert (r["trainer"]["max_epochs"], r["data"]["batch_size"], r["model"]["img_size"]) == (100, 32, 224)
-        r = cell(dataset="cifar10", model="vit_b16", transform="rvt")
+        r = cell("paper_finetune", dataset="cifar10", model="vit_b16", transform="rvt", **{"model.pretrained": "true"})
         assert r["optimizer"]["lr"] == 0.005 and r["optimizer"]["weight_decay"] == 1e-3
     if dataset == "mnist":
         r = cell(dataset="mnist", model="resnet", transform="random")
         assert (r["trainer"]["max_epochs"], r["model"]["img_size"]) == (30, 28)
-        r = cell(dataset="mnist", model="vit_b16", transform="rvt")
+        r = cell("paper_finetune", dataset="mnist", model="vit_b16", transform="rvt", **{"model.pretrained": "true"})
         assert r["optimizer"]["lr"] == 0.005 and r["optimizer"]["weight_decay"] == 2e-4
     if dataset == "fashion_mnist":
         r = cell(dataset="fashion_mnist", model="resnet", transform="none")
         assert (r["trainer"]["max_epochs"], r["data"]["batch_size"], r["model"]["img_size"]) == (50, 256, 32)
-    # the paper's ViT column is ViT-B/16: model=vit takes its cell (tests/test_sweep.py checks the network)
-    train_script.check_config(make_cfg(["experiment=paper", f"dataset={dataset}", "model=vit"], tmp_path))
+    # the paper's ViT column is ViT-B/16, model=vit_b16: the small ViT of model=vit is not one of its networks
+    with pytest.raises(RVTError, match=r"model=vit transform=rvt \(the paper's ViT is model=vit_b16\)"):
+        train_script.check_config(make_cfg(["experiment=paper", f"dataset={dataset}", "model=vit"], tmp_path))
 
 
 # ---------------------------------------------------------------------------- a few steps each
@@ -308,24 +312,36 @@ def test_blockwise_with_channel_shuffle_on_rgb(tmp_path, monkeypatch):
 
 
 def test_paper_vit_cells_without_weights_get_the_from_scratch_recipe(tmp_path):
-    for model in ("vit", "vit_b16"):
-        cfg = make_cfg(["experiment=paper", "dataset=mnist", f"model={model}", "transform=rvt"], tmp_path)
-        train_script.check_config(cfg)
-        assert cfg.experiment_name == "paper-scratch" and "paper-scratch" in OmegaConf.to_container(cfg, resolve=True)["tags"]
-        assert cfg.optimizer._target_ == "torch.optim.AdamW" and cfg.scheduler.warmup_epochs == 5.0
-        assert cfg.trainer.max_epochs == 30 and cfg.model.img_size == 224  # the authors' cell otherwise
-        import hydra
+    """experiment=paper: the ViT-B/16 cells train from scratch with their recipe file, which the composed
+    config shows (no change after composition); experiment=paper_finetune: the authors' SGD on weights."""
+    import hydra
 
-        opt = hydra.utils.instantiate(cfg.optimizer)([torch.nn.Parameter(torch.zeros(1))])
-        assert isinstance(opt, torch.optim.AdamW)
-    cfg = make_cfg(["experiment=paper", "dataset=mnist", "model=vit_b16", "transform=rvt", "model.pretrained=true"],
-                   tmp_path)
+    cfg = make_cfg(["experiment=paper", "dataset=mnist", "model=vit_b16", "transform=rvt"], tmp_path)
+    composed = OmegaConf.to_container(cfg)
+    train_script.check_config(cfg)
+    assert OmegaConf.to_container(cfg) == composed  # --cfg job prints what runs
+    assert cfg.experiment_name == "paper-scratch" and "paper-scratch" in OmegaConf.to_container(cfg, resolve=True)["tags"]
+    assert cfg.optimizer._target_ == "torch.optim.AdamW" and cfg.optimizer.lr == 5e-4
+    assert cfg.scheduler.warmup_epochs == 5.0 and cfg.scheduler.interval == "step" and cfg.module.label_smoothing == 0.1
+    assert cfg.trainer.max_epochs == 30 and cfg.model.img_size == 224  # the authors' cell otherwise
+    opt = hydra.utils.instantiate(cfg.optimizer)([torch.nn.Parameter(torch.zeros(1))])
+    assert isinstance(opt, torch.optim.AdamW)
+    with pytest.raises(RVTError, match="use experiment=paper_finetune"):
+        train_script.check_config(make_cfg(["experiment=paper", "dataset=mnist", "model=vit_b16", "transform=rvt",
+                                            "model.pretrained=true"], tmp_path))
+    cfg = make_cfg(["experiment=paper_finetune", "dataset=mnist", "model=vit_b16", "transform=rvt",
+                    "model.pretrained=true"], tmp_path)
     train_script.check_config(cfg)  # with weights: the authors' fine-tuning settings
     assert cfg.experiment_name == "paper" and cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.lr == 0.005
-    cfg = make_cfg(["experiment=paper", "dataset=mnist", "model=resnet", "transform=rvt"], tmp_path)
-    train_script.check_config(cfg)
-    assert cfg.experiment_name == "paper" and cfg.optimizer._target_ == "torch.optim.SGD"
-
+    assert cfg.module.label_smoothing == 0.0 and cfg.scheduler.interval == "epoch"
+    with pytest.raises(RVTError, match="give model.pretrained=true"):
+        train_script.check_config(make_cfg(["experiment=paper_finetune", "dataset=mnist", "model=vit_b16",
+                                            "transform=rvt"], tmp_path))
+    for experiment in ("paper", "paper_finetune"):
+        cfg = make_cfg([f"experiment={experiment}", "dataset=mnist", "model=resnet", "transform=rvt"], tmp_path)
+        train_script.check_config(cfg)
+        assert cfg.experiment_name == "paper" and cfg.optimizer._target_ == "torch.optim.SGD"
+        assert cfg.optimizer.nesterov and cfg.optimizer.momentum == 0.9 and cfg.optimizer.lr == 0.1
 
 
 class RecordDevice:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, List, Optional
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rvt.errors import RVTError
@@ -178,22 +178,19 @@ def _kind(schema, name: str) -> str:
     return "a list of numbers" if "List" in str(hint) else "valid"
 
 
-def paper_vit_from_scratch(cfg: DictConfig) -> bool:
-    """experiment=paper, a ViT cell and no pretrained weights: swap in ``paper.vit_from_scratch`` (the
-    authors' SGD settings are for fine-tuning and do not train ViT-B/16 from scratch) and rename the
-    experiment ``paper-scratch``. Returns whether it did."""
-    if cfg.get("experiment_name") != "paper" or "paper" not in cfg:
-        return False
-    model = cfg.model
-    if model.get("name") not in ("vit", "vit_b16") or model.get("pretrained") or model.get("pretrained_file"):
-        return False
-    recipe = cfg.paper.vit_from_scratch
-    with open_dict(cfg):
-        cfg.optimizer = OmegaConf.create(OmegaConf.to_container(recipe.optimizer))
-        cfg.scheduler = OmegaConf.create(OmegaConf.to_container(recipe.scheduler))
-        cfg.module.label_smoothing = float(recipe.label_smoothing)
-        cfg.experiment_name = "paper-scratch"
-    return True
+def check_paper_weights(cfg: DictConfig) -> None:
+    """The paper's ViT cells name their weights: experiment=paper trains ViT-B/16 from scratch (its recipe,
+    conf/recipe/paper_vit_b16_scratch.yaml, records experiment paper-scratch), experiment=paper_finetune
+    fine-tunes ImageNet weights with the authors' SGD; each refuses the other's weights setting."""
+    if "paper" not in cfg or cfg.model.get("name") != "vit_b16":
+        return
+    weights = bool(cfg.model.get("pretrained") or cfg.model.get("pretrained_file"))
+    if cfg.get("experiment_name") == "paper-scratch" and weights:
+        raise RVTError("experiment=paper trains ViT-B/16 from scratch (its own recipe); to fine-tune ImageNet "
+                       "weights with the authors' settings use experiment=paper_finetune")
+    if cfg.get("experiment_name") == "paper" and not weights:
+        raise RVTError("experiment=paper_finetune fine-tunes ImageNet weights: give model.pretrained=true or "
+                       "model.pretrained_file=...; without weights use experiment=paper (from scratch)")
 
 
 def validate(cfg: DictConfig) -> None:

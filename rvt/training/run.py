@@ -22,7 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rvt.errors import RVTError
 from rvt.training.callbacks import InformationLoss, RunRecorder
-from rvt.training.config import paper_vit_from_scratch, validate
+from rvt.training.config import check_paper_weights, validate
 from rvt.training.progress import progress_setup
 from rvt.training.record import FILE, RunRecord
 from rvt.training.results import git_state, versions
@@ -47,18 +47,17 @@ def build_transform(cfg: DictConfig):
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Every setting a user can mistype, checked before anything is built (rvt/training/config.py); a paper
-    ViT cell without pretrained weights gets the from-scratch recipe (conf/experiment/paper.yaml)."""
-    if paper_vit_from_scratch(cfg):
-        log.info("experiment=paper, %s without pretrained weights: the from-scratch recipe (AdamW, warm-up), "
-                 "recorded as experiment paper-scratch", cfg.model.name)
-    validate(cfg)
+    """Every setting a user can mistype, checked before anything is built (rvt/training/config.py); the
+    paper's cell first, as its settings are looked up from it."""
     if "paper" in cfg:
         cells = cfg.paper.cells
         d, m, t = cfg.dataset.name, cfg.model.name, cfg.transform.name
         if m not in cells.get(d, {}) or t not in cells[d][m]:
-            raise RVTError(f"experiment=paper has no setting for dataset={d} model={m} transform={t}; "
+            hint = " (the paper's ViT is model=vit_b16)" if m == "vit" else ""
+            raise RVTError(f"experiment=paper has no setting for dataset={d} model={m} transform={t}{hint}; "
                            f"it covers models {', '.join(cells[d])} and transforms {', '.join(cells[d].resnet)}")
+        check_paper_weights(cfg)
+    validate(cfg)
 
 
 def check_transform_fits(transform, cfg: DictConfig) -> None:
