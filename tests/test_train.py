@@ -311,6 +311,20 @@ def test_blockwise_with_channel_shuffle_on_rgb(tmp_path, monkeypatch):
     assert res["test_acc"] is not None
 
 
+def test_the_validation_schemas_hold_no_defaults():
+    """Every default lives in conf/ once: the dataclasses that check the settings only name their types
+    and ranges (a default written there would be a second copy that silently disagrees)."""
+    from dataclasses import fields
+
+    from omegaconf import MISSING
+
+    from rvt.training.config import SECTIONS
+
+    for schema in SECTIONS.values():
+        for f in fields(schema):
+            assert f.default is MISSING, (schema.__name__, f.name, f.default)
+
+
 def test_paper_vit_cells_without_weights_get_the_from_scratch_recipe(tmp_path):
     """experiment=paper: the ViT-B/16 cells train from scratch with their recipe file, which the composed
     config shows (no change after composition); experiment=paper_finetune: the authors' SGD on weights."""

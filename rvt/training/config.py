@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, List, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rvt.errors import RVTError
@@ -21,124 +21,129 @@ from rvt.training.pipeline import AUGMENT
 from rvt.training.progress import MODES as PROGRESS_MODES
 
 
-def _require(path: str, ok: bool, what: str, value: Any) -> None:
-    if not ok:
+def _check(path: str, value: Any, ok, what: str) -> None:
+    """Refuse ``value`` unless ``ok(value)``; a setting the composed config does not have (MISSING: the
+    schema has no defaults, the yaml files hold them) is not checked."""
+    if value is MISSING:
+        return
+    if not ok(value):
         raise RVTError(f"{path} must be {what}, got {value!r}")
 
 
 def _positive(path, value):
-    _require(path, value > 0, "a positive integer" if isinstance(value, int) else "a positive number", value)
+    _check(path, value, lambda v: v > 0, "a positive integer" if isinstance(value, int) else "a positive number")
 
 
 def _at_least_zero(path, value):
-    _require(path, value >= 0, "an integer >= 0" if isinstance(value, int) else "a number >= 0", value)
+    _check(path, value, lambda v: v >= 0, "an integer >= 0" if isinstance(value, int) else "a number >= 0")
 
+
+def _positive_or_null(path, value):
+    if value is not None:
+        _positive(path, value)
+
+
+# The schemas of the settings: types and ranges only. Every default lives in the yaml files under conf/
+# (a field is MISSING here), so a changed default is one edit.
 
 @dataclass
 class RunSettings:
-    seed: int = 3407
-    progress: str = "auto"
-    progress_every_s: float = 30.0
+    seed: int = MISSING
+    progress: str = MISSING
+    progress_every_s: float = MISSING
 
     def __post_init__(self):
         _at_least_zero("seed", self.seed)
-        _require("progress", self.progress in PROGRESS_MODES, f"one of {', '.join(PROGRESS_MODES)}", self.progress)
+        _check("progress", self.progress, lambda v: v in PROGRESS_MODES, f"one of {', '.join(PROGRESS_MODES)}")
         _positive("progress_every_s", self.progress_every_s)
 
 
 @dataclass
 class TrainerSettings:
-    max_epochs: int = 30
-    max_steps: int = -1
+    max_epochs: int = MISSING
+    max_steps: int = MISSING
 
     def __post_init__(self):
         _positive("trainer.max_epochs", self.max_epochs)
-        _require("trainer.max_steps", self.max_steps == -1 or self.max_steps > 0,
-                 "-1 (no limit) or a positive integer", self.max_steps)
+        _check("trainer.max_steps", self.max_steps, lambda v: v == -1 or v > 0, "-1 (no limit) or a positive integer")
 
 
 @dataclass
 class DatasetSettings:
-    val_size: int = 5000
-    train_subset: Optional[int] = None
-    test_subset: Optional[int] = None
+    val_size: int = MISSING
+    train_subset: Optional[int] = MISSING
+    test_subset: Optional[int] = MISSING
 
     def __post_init__(self):
         _positive("dataset.val_size", self.val_size)
-        for name in ("train_subset", "test_subset"):
-            value = getattr(self, name)
-            if value is not None:
-                _positive(f"dataset.{name}", value)
+        _positive_or_null("dataset.train_subset", self.train_subset)
+        _positive_or_null("dataset.test_subset", self.test_subset)
 
 
 @dataclass
 class DataSettings:
-    batch_size: int = 128
-    eval_batch_size: int = 512
-    num_workers: int = 0
-    padding: int = 4
-    augment: str = "after"
-    flip: bool = True
-    color_jitter: Optional[List[float]] = None
+    batch_size: int = MISSING
+    eval_batch_size: int = MISSING
+    num_workers: int = MISSING
+    padding: int = MISSING
+    augment: str = MISSING
+    flip: bool = MISSING
+    color_jitter: Optional[List[float]] = MISSING
 
     def __post_init__(self):
         _positive("data.batch_size", self.batch_size)
         _positive("data.eval_batch_size", self.eval_batch_size)
         _at_least_zero("data.num_workers", self.num_workers)
         _at_least_zero("data.padding", self.padding)
-        _require("data.augment", self.augment in AUGMENT, f"one of {', '.join(AUGMENT)}", self.augment)
-        if self.color_jitter is not None:
-            _require("data.color_jitter", len(self.color_jitter) == 4 and min(self.color_jitter) >= 0,
-                     "null or 4 numbers >= 0 (brightness, contrast, saturation, hue)", list(self.color_jitter))
+        _check("data.augment", self.augment, lambda v: v in AUGMENT, f"one of {', '.join(AUGMENT)}")
+        if self.color_jitter is not None and self.color_jitter is not MISSING:
+            _check("data.color_jitter", list(self.color_jitter), lambda v: len(v) == 4 and min(v) >= 0,
+                   "null or 4 numbers >= 0 (brightness, contrast, saturation, hue)")
 
 
 @dataclass
 class ModelSettings:
-    img_size: int = 28
-    width: float = 1.0
-    patch_size: Optional[int] = None
-    stem_stride: int = 1
-    stem_patch: Optional[int] = None
+    img_size: int = MISSING
+    width: float = MISSING
+    patch_size: Optional[int] = MISSING
+    stem_stride: int = MISSING
+    stem_patch: Optional[int] = MISSING
 
     def __post_init__(self):
         _positive("model.img_size", self.img_size)
-        _require("model.stem_stride", self.stem_stride in (1, 2), "1 or 2", self.stem_stride)
-        if self.stem_patch is not None:
-            _positive("model.stem_patch", self.stem_patch)
+        _check("model.stem_stride", self.stem_stride, lambda v: v in (1, 2), "1 or 2")
+        _positive_or_null("model.stem_patch", self.stem_patch)
         _positive("model.width", self.width)
-        if self.patch_size is not None:
-            _positive("model.patch_size", self.patch_size)
+        _positive_or_null("model.patch_size", self.patch_size)
 
 
 @dataclass
 class ModuleSettings:
-    ricap_beta: Optional[float] = None
-    label_smoothing: float = 0.0
-    channels_last: bool = False
-    compile: bool = False
+    ricap_beta: Optional[float] = MISSING
+    label_smoothing: float = MISSING
+    channels_last: bool = MISSING
+    compile: bool = MISSING
 
     def __post_init__(self):
-        if self.ricap_beta is not None:
-            _positive("module.ricap_beta", self.ricap_beta)
-        _require("module.label_smoothing", 0 <= self.label_smoothing < 1, "a number in [0, 1)",
-                 self.label_smoothing)
+        _positive_or_null("module.ricap_beta", self.ricap_beta)
+        _check("module.label_smoothing", self.label_smoothing, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 @dataclass
 class OptimizerSettings:
-    lr: float = 0.1
-    weight_decay: float = 0.0
-    momentum: float = 0.0
+    lr: float = MISSING
+    weight_decay: float = MISSING
+    momentum: float = MISSING
 
     def __post_init__(self):
         _positive("optimizer.lr", self.lr)
         _at_least_zero("optimizer.weight_decay", self.weight_decay)
-        _require("optimizer.momentum", 0 <= self.momentum < 1, "a number in [0, 1)", self.momentum)
+        _check("optimizer.momentum", self.momentum, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 @dataclass
 class SchedulerSettings:
-    warmup_epochs: float = 0.0
+    warmup_epochs: float = MISSING
 
     def __post_init__(self):
         _at_least_zero("scheduler.warmup_epochs", self.warmup_epochs)
@@ -146,20 +151,19 @@ class SchedulerSettings:
 
 @dataclass
 class InfoLossSettings:
-    enabled: bool = True
-    n_images: int = 1000
-    kernel: str = "exp"
-    scale: float = 2.0
-    alpha: float = 1.0
-    channels: str = "mean"
+    enabled: bool = MISSING
+    n_images: int = MISSING
+    kernel: str = MISSING
+    scale: float = MISSING
+    alpha: float = MISSING
+    channels: str = MISSING
 
     def __post_init__(self):
         _positive("info_loss.n_images", self.n_images)
-        _require("info_loss.kernel", self.kernel in KERNELS, f"one of {', '.join(KERNELS)}", self.kernel)
+        _check("info_loss.kernel", self.kernel, lambda v: v in KERNELS, f"one of {', '.join(KERNELS)}")
         _positive("info_loss.scale", self.scale)
         _at_least_zero("info_loss.alpha", self.alpha)
-        _require("info_loss.channels", self.channels in CHANNEL_MODES, f"one of {', '.join(CHANNEL_MODES)}",
-                 self.channels)
+        _check("info_loss.channels", self.channels, lambda v: v in CHANNEL_MODES, f"one of {', '.join(CHANNEL_MODES)}")
 
 
 #: config section ('' = the top level) -> the dataclass that validates the settings it names
@@ -209,8 +213,8 @@ def validate(cfg: DictConfig) -> None:
                     raise RVTError(f"config error: {str(e).strip().splitlines()[0]}") from None
                 values[f.name] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
         for name, value in values.items():
-            try:
-                OmegaConf.merge(OmegaConf.structured(schema), {name: value})
+            try:  # OmegaConf checks the type and converts (e.g. "3" -> 3 for an int)
+                values[name] = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(schema), {name: value}))[name]
             except OmegaConfBaseException:
                 raise RVTError(f"{prefix}{name} must be {_kind(schema, name)}, got {value!r}") from None
-        OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
+        schema(**values)  # __post_init__: the ranges of the settings present (the types were checked above)
