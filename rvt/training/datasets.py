@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,15 @@ from rvt.errors import RVTError
 
 log = logging.getLogger(__name__)
 
-#: the one description of each dataset: conf/dataset/<name>.yaml (what training composes, too)
+#: the one description of each dataset: conf/dataset/<name>.yaml (what training composes, too), and
+#: $RVT_CONFIG_DIR/dataset/<name>.yaml for a user's own (conf/train.yaml adds that folder to Hydra's search
+#: path); a name in conf/ wins, as in Hydra
 CONF = Path(__file__).resolve().parents[2] / "conf" / "dataset"
+
+
+def dataset_dirs() -> list[Path]:
+    extra = os.environ.get("RVT_CONFIG_DIR")
+    return [CONF] + ([Path(extra) / "dataset"] if extra else [])
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,15 @@ def _describe(path: Path) -> DatasetInfo:
                        {m: tuple(v) for m, v in (authors.get("accuracy") or {}).items()})
 
 
-DATASETS: dict[str, DatasetInfo] = {d.name: d for d in sorted(map(_describe, CONF.glob("*.yaml")),
-                                                               key=lambda d: (d.order, d.name))}
+def _read_descriptions() -> dict[str, DatasetInfo]:
+    found: dict[str, DatasetInfo] = {}
+    for folder in dataset_dirs():
+        for path in sorted(folder.glob("*.yaml")):
+            found.setdefault(path.stem, _describe(path))
+    return {d.name: d for d in sorted(found.values(), key=lambda d: (d.order, d.name))}
+
+
+DATASETS: dict[str, DatasetInfo] = _read_descriptions()
 
 CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 CIFAR_TEST = ["test_batch"]
