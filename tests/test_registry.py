@@ -188,3 +188,17 @@ def test_a_toy_dataset_is_one_yaml_that_reaches_training_and_the_report(tmp_path
     without = python("-c", "from rvt.training.datasets import DATASETS; print(list(DATASETS))",
                      environ={k: v for k, v in os.environ.items() if k != "RVT_CONFIG_DIR"})
     assert "toy_digits" not in without.stdout and "mnist" in without.stdout
+
+
+def test_the_docs_transform_table_is_the_registry(capsys):
+    """docs/training.md's table of transforms is what `rvt transforms` prints from the registry."""
+    from training_helpers import ROOT
+
+    from rvt.registry import transforms_table
+
+    assert cli.main(["transforms"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == transforms_table() and all(f"| `{n}` |" in printed for n in rvt.list_transforms())
+    docs = (ROOT / "docs" / "training.md").read_text()
+    section = docs.split("<!-- rvt transforms -->\n")[1].split("<!-- /rvt transforms -->")[0]
+    assert section == printed, "docs/training.md's transform table is stale: paste `rvt transforms` into it"

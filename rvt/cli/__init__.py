@@ -144,6 +144,13 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_transforms(args) -> int:
+    from rvt.registry import transforms_table
+
+    print(transforms_table(), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rvt", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -193,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     register_info(sub)
+
+    p = sub.add_parser("transforms", help="every registered transform and its parameters (a markdown table)")
+    p.set_defaults(func=cmd_transforms)
     return parser
 
 
