@@ -12,6 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from rvt.training.prediction import predict_task
+from rvt.training.run import cli
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -20,4 +21,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from rvt.training.run import task
+from rvt.training.run import cli, task
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -24,4 +24,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

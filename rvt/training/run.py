@@ -89,9 +89,18 @@ def transform_identity(transform, size: int) -> dict:
 
 
 def resolve_ckpt(spec, run_dir: Path) -> str | None:
-    """``ckpt_path``: null (fresh run), ``last`` (this run directory's last.ckpt) or a file."""
+    """``ckpt_path``: null (fresh run), ``auto`` (this run directory's last.ckpt when the directory holds an
+    unfinished run: a requeued or re-run job continues where it stopped), ``last`` (that checkpoint,
+    required) or a file."""
     if spec in (None, "", "null"):
         return None
+    if spec == "auto":
+        path = run_dir / "checkpoints" / "last.ckpt"
+        try:
+            unfinished = not RunRecord.load(run_dir).is_finished
+        except (OSError, ValueError, TypeError):
+            unfinished = True  # killed before its first record, or the record is unreadable
+        return str(path) if path.is_file() and unfinished else None
     if spec == "last":
         path = run_dir / "checkpoints" / "last.ckpt"
         if not path.is_file():
@@ -245,6 +254,38 @@ def user_errors_exit(fn, cfg: DictConfig):
     anything else a traceback (train.py, predict.py)."""
     try:
         return fn(cfg)
+    except Exception as e:
+        message = user_error(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def cli(hydra_main) -> None:
+    """Run a ``@hydra.main`` entry point (train.py, predict.py) so that a mistake in the command line itself
+    (an unknown group option or key, a malformed override) is one line and exit 2 like the others, not
+    Hydra's multi-line report; HYDRA_FULL_ERROR=1 keeps Hydra's full traces."""
+    import os
+
+    from hydra.errors import HydraException
+
+    if os.environ.get("HYDRA_FULL_ERROR"):
+        return hydra_main()
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing: the message is ours to shape
+    try:
+        hydra_main()
+    except HydraException as e:
+        lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+        cause = e.__cause__
+        detail = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else ""
+        options = [ln for ln in lines[1:] if ln.startswith("Available options")]
+        extra = f" ({detail})" if detail and detail not in lines[0] else ""
+        listed = lines[lines.index(options[0]):] if options else []
+        listed = listed[:next((i for i, ln in enumerate(listed) if ln.startswith("Config search path")), len(listed))]
+        hint = "; " + " ".join(listed) if listed else ""
+        print(f"error: {lines[0] if lines else type(e).__name__}{extra}{hint}", file=sys.stderr)
+        sys.exit(2)
     except Exception as e:
         message = user_error(e)
         if message is None:

@@ -12,7 +12,23 @@ The summary run that compares the cells of a sweep is experiments/report.py --wa
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+
+from omegaconf import OmegaConf
+
+
+def run_id(run_dir: str) -> str:
+    """A wandb run id fixed by the run directory: a requeued or resumed job logs into the run it started
+    (``resume: allow``), so each job is one wandb run however often SLURM restarts it."""
+    return hashlib.sha1(str(Path(str(run_dir)).resolve()).encode()).hexdigest()[:16]
+
+
+# conf/logger/wandb.yaml: ``${rvt.run_id:${paths.run_dir}}`` and ``${rvt.first:${sweep},...}`` (a sweep's
+# runs share its group; a single run is grouped by dataset x model)
+OmegaConf.register_new_resolver("rvt.run_id", run_id, replace=True)
+OmegaConf.register_new_resolver("rvt.first", lambda *values: next((v for v in values if v is not None), None),
+                                replace=True)
 
 
 def sweep_name() -> str | None:
