@@ -224,20 +224,22 @@ def test_resnet_at_224_with_augment_before(tmp_path, data_dir):
 
 @pytest.mark.slow
 def test_wandb_offline(tmp_path, data_dir, monkeypatch):
-    """An offline run carries what a wandb user groups and filters by (flattened config, group per dataset x
-    model, tags with the sweep) and logs info_loss before the first training step."""
+    """An offline run carries what a wandb user groups and filters by (flattened config, the sweep as its
+    group, dataset x model without one, tags with the sweep) and logs info_loss before the first training
+    step."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     cfg = make_cfg(tiny(data_dir) + ["logger=wandb", "sweep=unit-sweep"], tmp_path)
     assert cfg.logger.wandb.mode == "offline" and "rvt" in list(cfg.logger.wandb.tags)
-    assert cfg.logger.wandb.group == "mnist-resnet"
+    assert cfg.logger.wandb.group == "unit-sweep"
+    assert make_cfg(tiny(data_dir) + ["logger=wandb"], tmp_path).logger.wandb.group == "mnist-resnet"
     res = train_script.train(cfg)
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs and (tmp_path / "results.json").is_file() and (tmp_path / "csv").is_dir()
     assert res["sweep"] == "unit-sweep" and "sweep:unit-sweep" in res["tags"] and "augment-before" in res["tags"]
     log = next(runs[0].glob("*.wandb")).read_bytes()
-    assert b"sweep:unit-sweep" in log and b"mnist-resnet" in log
+    assert b"sweep:unit-sweep" in log and b"mnist-resnet" in log  # the tag and the run's name
     assert b"dataset.name" in log and b"optimizer.lr" in log  # flattened: one column per setting
     # protobuf items: key (field 1) "info_loss" (9 bytes) is logged before any training step's loss
     assert log.find(b"\n\tinfo_loss") != -1 and log.find(b"train/loss") != -1
