@@ -204,8 +204,12 @@ def test_user_errors_are_one_line(tmp_path, data_dir):
     p = run_cli(base + ["transform.mode=spiral"], data_dir, tmp_path)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert "unknown RVT mode 'spiral'" in p.stderr.strip().splitlines()[-1]
-    p = run_cli(base + ["dataset=imagenet"], data_dir, tmp_path)
-    assert p.returncode != 0 and "Traceback" not in p.stderr and "imagenet" in p.stderr
+    p = run_cli(base + ["dataset=imagenet"], data_dir, tmp_path)  # the command line itself: one line too
+    last = p.stderr.strip().splitlines()[-1]
+    assert p.returncode == 2 and "Traceback" not in p.stderr and "HYDRA_FULL_ERROR" not in p.stderr
+    assert last.startswith("error: In 'train': Could not find 'dataset/imagenet'") and "mnist" in last
+    p = run_cli(base + ["no_such_setting=1"], data_dir, tmp_path)
+    assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].startswith("error: Could not override 'no_such_setting'")
     p = run_cli(base + ["ckpt_path=last"], data_dir, tmp_path)
     assert p.returncode == 2 and "hydra.run.dir=" in p.stderr.strip().splitlines()[-1]
 

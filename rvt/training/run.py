@@ -238,11 +238,15 @@ def _pct(v):
 
 def user_error(e: BaseException) -> str | None:
     """The one-line message for a user mistake anywhere in ``e``'s chain, else None (a bug: traceback)."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, RVTError):
             return str(e)
+        if isinstance(e, (ConfigCompositionException, MissingConfigException, OverrideParseException)):
+            return _command_line_message(e)
         if isinstance(e, OmegaConfBaseException):
             return "config error: " + str(e).strip().splitlines()[0]
         e = e.__cause__ or e.__context__
@@ -262,36 +266,27 @@ def user_errors_exit(fn, cfg: DictConfig):
         sys.exit(2)
 
 
+def _command_line_message(e) -> str:
+    """One line for Hydra's report of a bad command line: its first line, the cause, the options it lists."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    cause = str(e.__cause__).strip().splitlines()[0] if e.__cause__ is not None and str(e.__cause__).strip() else ""
+    first = lines[0] if lines else type(e).__name__
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("Available options")), len(lines))
+    stop = next((i for i, ln in enumerate(lines) if ln.startswith("Config search path")), len(lines))
+    listed = " ".join(lines[start:stop])
+    return first + (f" ({cause})" if cause and cause not in first else "") + (f"; {listed}" if listed else "")
+
+
 def cli(hydra_main) -> None:
     """Run a ``@hydra.main`` entry point (train.py, predict.py) so that a mistake in the command line itself
     (an unknown group option or key, a malformed override) is one line and exit 2 like the others, not
     Hydra's multi-line report; HYDRA_FULL_ERROR=1 keeps Hydra's full traces."""
     import os
 
-    from hydra.errors import HydraException
-
     if os.environ.get("HYDRA_FULL_ERROR"):
         return hydra_main()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing: the message is ours to shape
-    try:
-        hydra_main()
-    except HydraException as e:
-        lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-        cause = e.__cause__
-        detail = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else ""
-        options = [ln for ln in lines[1:] if ln.startswith("Available options")]
-        extra = f" ({detail})" if detail and detail not in lines[0] else ""
-        listed = lines[lines.index(options[0]):] if options else []
-        listed = listed[:next((i for i, ln in enumerate(listed) if ln.startswith("Config search path")), len(listed))]
-        hint = "; " + " ".join(listed) if listed else ""
-        print(f"error: {lines[0] if lines else type(e).__name__}{extra}{hint}", file=sys.stderr)
-        sys.exit(2)
-    except Exception as e:
-        message = user_error(e)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+    user_errors_exit(lambda _: hydra_main(), None)
 
 
 def task(cfg: DictConfig) -> float | None:
