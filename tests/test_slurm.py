@@ -135,6 +135,7 @@ def test_bad_cluster_input_is_one_line_before_anything_is_submitted(tmp_path, da
         ({"SLURM_PARTITION": ""}, [], "needs a partition"),
         ({"SLURM_PARTITION": "no_such_partition"}, [], "SLURM has no partition 'no_such_partition'"),
         ({}, ["hydra.launcher.no_such_option=1"], "Could not override 'hydra.launcher.no_such_option'"),
+        ({"PATH": "/nonexistent"}, [], "no sbatch/sinfo on this machine"),  # not on a SLURM login node
     ]:
         p = run_cli(["-m", "hydra/launcher=slurm", *JOB, *base, *extra], data_dir, tmp_path,
                     extra_env={"SLURM_PARTITION": partition, **env})
