@@ -155,8 +155,10 @@ def _claim(sweep_dir: Path, overrides: list[str]) -> None:
         except (OSError, ValueError):
             theirs = None
         if theirs is not None and sorted(theirs) != mine:
-            _refuse(f"{sweep_dir} holds another sweep ({' '.join(theirs) or 'no overrides'}); run this one "
-                    f"({' '.join(mine) or 'no overrides'}) in its own folder: hydra.sweep.dir=...")
+            was = " ".join(sorted(set(theirs) - set(mine))) or "fewer overrides"
+            now = " ".join(sorted(set(mine) - set(theirs))) or "fewer overrides"
+            _refuse(f"{sweep_dir} holds another sweep (it ran {was}; this one asks for {now}): give this one "
+                    f"its own folder, hydra.sweep.dir=...")
         return
     sweep_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(manifest, json.dumps({"overrides": mine}, indent=1) + "\n")
