@@ -56,6 +56,7 @@ class _Tolerant:
         import submitit
 
         assert self.config is not None and len(job_overrides) > 0
+        self._preflight()  # before submitit's executor, which fails with a traceback where sbatch is missing
         params = dict(self.params)
         parallel = params.pop("array_parallelism", None) if self._EXECUTOR == "local" else None
         init = {"folder": params.pop("submitit_folder")}
@@ -66,7 +67,6 @@ class _Tolerant:
         executor.update_parameters(**{k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in params.items()})
 
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        self._preflight()
         _claim(sweep_dir, [str(o) for o in self.config.hydra.overrides.task])
         log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {sweep_dir}")
         job_params: List[Any] = []
