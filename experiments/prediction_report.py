@@ -65,11 +65,16 @@ def leave_one_dataset_out(pts: list[dict], feature: str) -> None:
                 p[f"predicted {feature}"] = a * p[feature] + b
 
 
+#: the fewest cells a scope needs for its correlations (fewer: "-")
+MIN_POINTS = 6
+
+
 def correlation(x, y) -> dict:
-    """Spearman and Pearson with paired bootstrap 95 % intervals; n, p-values."""
+    """Spearman and Pearson with paired bootstrap 95 % intervals; n, p-values. Under MIN_POINTS cells none
+    (a bootstrap over 4 points is mostly ties: no interval)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     out = {"n": len(x)}
-    if len(x) < 4:
+    if len(x) < MIN_POINTS:
         return out
     for name, fn in (("spearman", lambda a, b: stats.spearmanr(a, b)[0]), ("pearson", lambda a, b: stats.pearsonr(a, b)[0])):
         r = fn(x, y)
