@@ -172,11 +172,10 @@ def _load_builtin() -> None:
 def transforms_table() -> str:
     """A markdown table of every registered transform (name, label, what it is, whether one map serves
     every image, its parameters and defaults): ``rvt transforms`` prints it, docs/training.md includes it."""
-    import inspect as _inspect
 
     rows = ["| name | label | what it is | map | parameters (defaults) |", "|---|---|---|---|---|"]
     for spec in specs():
-        params = ", ".join(f"`{k}`" if v is _inspect.Parameter.empty else f"`{k}={v!r}`"
+        params = ", ".join(f"`{k}`" if v is inspect.Parameter.empty else f"`{k}={v!r}`"
                            for k, v in spec.parameters().items())
         fixed = getattr(spec.cls, "fixed", True)
         kind = "none" if spec.order_free and fixed else ("one per image" if not fixed else "one per key")
