@@ -2,7 +2,7 @@
 
     python experiments/gpu_hours.py [--out experiments/results/gpu_hours.md] [--gpu-tflops 100] [--bench FILE]
 
-For each paper cell (conf/experiment/paper.yaml: dataset x model x none/rvt/random, epochs, batch,
+For each paper cell (conf/recipe/paper_<dataset>_<model>.yaml: dataset x model x none/rvt/random, epochs, batch,
 resolution) the training images seen = (training set - 5000 validation images) x epochs, plus one test
 pass per epoch. The cost per image comes from the network's FLOPs (torch.utils.flop_counter, forward x 3
 for a training step) and a measured training throughput:
@@ -75,7 +75,6 @@ def main(argv=None) -> int:
                     help="assumed effective bf16 training rate of one GPU, TFLOP/s (no GPU measurement)")
     ap.add_argument("--bench", type=Path, default=None, help="a gpu-check summary.json: scale by its ResNet rate")
     args = ap.parse_args(argv)
-    cells = OmegaConf.load(ROOT / "conf" / "experiment" / "paper.yaml").paper.cells
     gpu_scale = None
     if args.bench:
         s = json.loads(args.bench.read_text())
@@ -86,8 +85,9 @@ def main(argv=None) -> int:
     rows, total_cpu_h, total_gpu_h = [], 0.0, 0.0
     for ds in DATASETS:
         for model in ("resnet", "vit_b16"):
+            cells = OmegaConf.load(ROOT / "conf" / "recipe" / f"paper_{ds}_{model}.yaml").paper.cells
             for t in ("none", "rvt", "random"):
-                c = cells[ds][model][t]
+                c = cells[t]
                 size = int(c.crop)
                 key = (model, CHANNELS[ds], size)
                 if key not in flops:
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
                 rows.append((ds, model, t, int(c.epochs), int(c.batch), size, flops[key] / 1e9, cpu_rate[key], cpu_h, gpu_h))
     lines = ["# GPU-hours to regenerate the paper's table at the authors' settings\n",
              f"Produced by `{command_line('gpu_hours', argv)}` on {machine()}, commit "
-             f"{git_label(('experiments/gpu_hours.py', 'conf/experiment/paper.yaml', 'rvt/training/models.py'))}, "
+             f"{git_label(('experiments/gpu_hours.py', 'conf/recipe', 'rvt/training/models.py'))}, "
              f"{utc_now()}. Per cell: (training set - {VAL} validation images) x epochs training images and one "
              "validation + test pass per epoch; forward FLOPs per image from `torch.utils.flop_counter` (a "
              "training step = 3 x forward); CPU rate = a few training steps timed here (batch 16 at <= 64 px, 4 "

@@ -33,7 +33,7 @@ def test_resnet_imagenet_stem_at_224():
 
 
 def test_resnet_width_of_the_quick_recipe():
-    m = build_model("resnet", 1, 10, 28, width=0.25)  # conf/recipe/quick_resnet.yaml
+    m = build_model("resnet", 1, 10, 28, width=0.25)  # conf/recipe/model/quick_resnet.yaml
     assert m.conv1.out_channels == 16 and m.conv1.stride == (1, 1) and isinstance(m.maxpool, nn.Identity)
     assert m(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     assert count_parameters(m) < count_parameters(build_model("resnet", 1, 10, 28)) / 10

@@ -68,7 +68,11 @@ def test_paper_recipe_every_cell(dataset):
             assert r["experiment_name"] == "paper" and "recipe" not in r
             assert r["dataset"]["train_subset"] is None and r["data"]["augment"] == "after"
             if model == "resnet":
-                assert r["model"]["arch"] is None and r["model"]["width"] == 1.0
+                assert r["model"].get("arch") is None and r["model"]["width"] == 1.0
+                # paper_finetune reads paper's tables (conf/recipe/paper_finetune_*.yaml point at them)
+                finetune = make_cfg(["experiment=paper_finetune", f"dataset={dataset}", f"model={model}",
+                                     f"transform={transform}"])
+                assert OmegaConf.to_container(finetune, resolve=True) == r
             else:  # the paper's ViT-B/16
                 assert (r["model"]["arch"], r["model"]["patch_size"]) == ("vit_base_patch16_224", 16)
                 assert r["model"]["name"] == model and r["model"]["kwargs"] == {}

@@ -59,7 +59,7 @@ def test_default_is_quick_and_groups_keep_full_settings(tmp_path):
     assert quick.experiment_name == "quick" and quick.model.width == 0.25 and quick.dataset.train_subset is None
     assert quick.data.augment == "before" and quick.data.padding == 2 and not quick.data.flip  # digits: no flip
     assert quick.scheduler.interval == "step" and quick.optimizer._target_ == "torch.optim.SGD"
-    vit = make_cfg(["model=vit"], tmp_path)  # conf/recipe/quick_mnist_vit.yaml on conf/recipe/quick_vit.yaml
+    vit = make_cfg(["model=vit"], tmp_path)  # conf/recipe/model/quick_vit.yaml, then conf/recipe/quick_mnist_vit.yaml
     assert vit.model.kwargs.depth == 4 and vit.model.patch_size == 7 and vit.optimizer._target_ == "torch.optim.AdamW"
     # the Fashion-MNIST ViT's recipe trains without the crop (chosen on validation); its ResNet keeps it
     assert make_cfg(["dataset=fashion_mnist", "model=vit"], tmp_path).data.padding == 0

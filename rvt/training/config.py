@@ -184,7 +184,7 @@ def _kind(schema, name: str) -> str:
 
 def check_paper_weights(cfg: DictConfig) -> None:
     """The paper's ViT cells name their weights: experiment=paper trains ViT-B/16 from scratch (its recipe,
-    conf/recipe/paper_vit_b16_scratch.yaml, records experiment paper-scratch), experiment=paper_finetune
+    conf/recipe/model/paper_vit_b16.yaml, records experiment paper-scratch), experiment=paper_finetune
     fine-tunes ImageNet weights with the authors' SGD; each refuses the other's weights setting."""
     if "paper" not in cfg or cfg.model.get("name") != "vit_b16":
         return

@@ -50,12 +50,13 @@ def check_config(cfg: DictConfig) -> None:
     """Every setting a user can mistype, checked before anything is built (rvt/training/config.py); the
     paper's cell first, as its settings are looked up from it."""
     if "paper" in cfg:
-        cells = cfg.paper.cells
+        cells = cfg.paper.get("cells") or {}  # conf/recipe/paper_<dataset>_<model>.yaml
         d, m, t = cfg.dataset.name, cfg.model.name, cfg.transform.name
-        if m not in cells.get(d, {}) or t not in cells[d][m]:
+        if t not in cells:
             hint = " (the paper's ViT is model=vit_b16)" if m == "vit" else ""
+            covers = f"its transforms: {', '.join(cells)}" if cells else "its models: resnet, vit_b16"
             raise RVTError(f"experiment=paper has no setting for dataset={d} model={m} transform={t}{hint}; "
-                           f"it covers models {', '.join(cells[d])} and transforms {', '.join(cells[d].resnet)}")
+                           f"{covers}")
         check_paper_weights(cfg)
     validate(cfg)
 
