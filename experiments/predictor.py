@@ -73,9 +73,13 @@ def committed_cells(runs: Path = RESULTS / "runs") -> dict:
 
 
 def read_probes() -> dict:
+    """{overrides: probe record} of the probes run under the current budget rule (rvt.training.probe.budget)."""
+    from rvt.training.probe import budget
+
     if not PROBES.exists():
         return {}
-    return {tuple(rec["overrides"]): rec for rec in map(json.loads, PROBES.read_text().splitlines()) if rec}
+    records = (json.loads(line) for line in PROBES.read_text().splitlines() if line.strip())
+    return {tuple(rec["overrides"]): rec for rec in records if rec.get("budget") == budget()}
 
 
 def probe_cells(data_dir: str) -> None:

@@ -29,6 +29,20 @@ def no_test_split(monkeypatch):
     monkeypatch.setattr(datamodule, "read_split", guarded)
 
 
+def test_probe_sees_the_budgets_images_in_batches_of_at_most_probe_batch(tmp_path):
+    """A probe takes STEP_FRACTION of the run's training images whatever its batch: the quick MNIST ViT
+    (batch 256, 4 epochs) in 4x the steps at PROBE_BATCH = 64; a run with smaller batches keeps its own."""
+    from rvt.training.probe import PROBE_BATCH, STEP_FRACTION, probe_config, probe_steps
+
+    vit = make_cfg(["dataset=mnist", "model=vit"], tmp_path)
+    assert vit.data.batch_size == 256 and vit.trainer.max_epochs == 4 and PROBE_BATCH == 64
+    assert probe_config(vit).data.batch_size == PROBE_BATCH and vit.data.batch_size == 256  # a copy
+    assert probe_steps(vit) == round(STEP_FRACTION * 4 * (55000 // 256) * 256 / 64)  # 172 steps, not 43
+    small = make_cfg(["dataset=mnist", "model=resnet", "data.batch_size=32"], tmp_path)
+    assert probe_config(small).data.batch_size == 32
+    assert probe_steps(small) == round(STEP_FRACTION * 3 * (55000 // 32))
+
+
 @pytest.mark.slow
 def test_probes_tell_a_fixed_map_from_per_image_maps_without_the_test_split(tmp_path, data_dir, no_test_split):
     out = {}
