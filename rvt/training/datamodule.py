@@ -38,10 +38,11 @@ class ImageDataModule(pl.LightningDataModule):
     def __init__(self, dataset: str = "mnist", data_dir: str = "data", download: bool = True,
                  val_size: int = 5000, train_subset: int | None = None, test_subset: int | None = None,
                  split_seed: int = 0, seed: int = 0, batch_size: int = 128, eval_batch_size: int = 512,
-                 num_workers: int = 0, img_size: int | None = None, mean=(0.5,), std=(0.5,),
-                 augment: str = "after", padding: int = 4, flip: bool = True,
-                 color_jitter=(0.4, 0.4, 0.4, 0.2), test_every_epoch: bool = False,
-                 transform: nn.Module | None = None, resident: bool | str = "auto", read_test: bool = True):
+                 num_workers: int = 0, img_size: int | None = None, test_every_epoch: bool = False,
+                 transform: nn.Module | None = None, resident: bool | str = "auto", read_test: bool = True,
+                 **pipeline):
+        """``pipeline``: BatchPipeline's settings (mean, std, augment, padding, flip, color_jitter), its
+        defaults where not given (one place)."""
         super().__init__()
         if dataset not in DATASETS:
             raise RVTError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASETS)}")
@@ -56,7 +57,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.num_workers = int(num_workers)
         self.test_every_epoch = bool(test_every_epoch)
         self.img_size = int(img_size) if img_size else self.size
-        self.pipeline = BatchPipeline(transform, self.img_size, mean, std, augment, padding, flip, color_jitter)
+        self.pipeline = BatchPipeline(transform, self.img_size, **pipeline)
         self.splits: dict[str, TensorBatches] = {}
         self._streams_split_for: set = set()
         # the uint8 splits on the training GPU ("auto": when training on one): batches are gathered there,
