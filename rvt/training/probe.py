@@ -25,10 +25,9 @@ from rvt.training.models import count_parameters
 
 #: the fraction of the quick run's training images each probe sees (two probes: plain and encrypted)
 STEP_FRACTION = 0.05
-#: the probe's batch (the run's, if smaller): the same images in more, smaller steps. At the recipe's batch
-#: the MNIST ViT's probe took 43 steps and did not leave its warm-up (plain probe 36 % on validation); at
-#: 64 it takes 172 and reaches 65 %, in the same seconds (docs/prediction.md: chosen on the plain probes'
-#: validation accuracies, never on a test accuracy)
+#: the probe's batch (the run's, if smaller): the same images in more, smaller steps, so that a probe of a
+#: large-batch recipe (the quick ViT's 256) leaves its warm-up; chosen on the plain probes' validation
+#: accuracies, never on a test accuracy (docs/prediction.md, "Which runs informed the design")
 PROBE_BATCH = 64
 
 
