@@ -25,11 +25,17 @@ import numpy as np
 from scipy import stats
 
 from rvt.io import atomic_write_text
-from rvt.training.probe import features, usable_fraction
+from rvt.training.probe import budget, features, usable_fraction
 
 FEATURES = ("gap", "relative gap")
 #: the probes' features (rvt.training.probe.features) and the one predict.py uses (rvt/training/predictor.json)
 PRIMARY = "relative gap"
+
+
+def budget_label() -> str:
+    b = budget()
+    return (f"{100 * b['step_fraction']:g} % of the quick run's training images each, in batches of at most "
+            f"{b['probe_batch']}")
 
 
 def points(cells: dict, probes: dict) -> list[dict]:
@@ -114,6 +120,7 @@ def write_report(cells: dict, probes: dict, results: Path, calibration: Path) ->
     half_width = float(np.quantile(np.abs(residuals), 0.9))
     atomic_write_text(calibration, json.dumps({
         "feature": PRIMARY, "slope": a, "intercept": b, "interval_half_width": half_width, "n_cells": len(pts),
+        "budget": budget(),
         "what": f"accuracy loss (points) = slope * {PRIMARY} + intercept, fitted on every committed cell "
                 "(experiments/predictor.py report); interval: 90 % quantile of the leave-one-dataset-out errors"},
         indent=2) + "\n")
@@ -133,7 +140,11 @@ def write_report(cells: dict, probes: dict, results: Path, calibration: Path) ->
              "one dataset out). Features (docs/prediction.md): *gap* = plain probe's minus encrypted probe's "
              "validation accuracy (points), fixed before any validation; *relative gap* = the gap as a share of the "
              "plain probe's accuracy, chosen after the first validation of the gap (informed by these runs). "
-             "Intervals: bootstrap 95 % over cells. predict.py uses the relative gap.", ""]
+             "Intervals: bootstrap 95 % over cells. predict.py uses the relative gap.", "",
+             f"Probes: {budget_label()}. Probed: {len(pts)} of the {len(cells)} committed cells"
+             + ("." if len(pts) == len(cells) else
+                " (the others wait for `python experiments/predictor.py probe`; every figure below is over the "
+                "probed cells only)."), ""]
     for f in FEATURES:
         lines += [f"## Feature: {f}", "",
                   "| scope | n | predictor: Spearman | predictor: Pearson | paper's information loss: Spearman | "

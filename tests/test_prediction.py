@@ -43,6 +43,21 @@ def test_probe_sees_the_budgets_images_in_batches_of_at_most_probe_batch(tmp_pat
     assert probe_steps(small) == round(STEP_FRACTION * 3 * (55000 // 32))
 
 
+def test_a_calibration_fitted_on_another_probe_budget_is_refused(tmp_path, monkeypatch):
+    """The committed line is fitted on probes of this code's budget rule; a line of another rule would turn
+    the probes' gap into a wrong loss, so predict.py refuses it with one line."""
+    from rvt.errors import RVTError
+    from rvt.training.probe import budget
+
+    fit = json.loads(prediction.CALIBRATION.read_text())
+    assert fit["budget"] == budget() and fit["slope"] > 0  # the committed calibration is this rule's
+    stale = tmp_path / "predictor.json"
+    stale.write_text(json.dumps({**fit, "budget": {**budget(), "probe_batch": None}}))
+    monkeypatch.setattr(prediction, "CALIBRATION", stale)
+    with pytest.raises(RVTError, match="another budget"):
+        prediction.calibration()
+
+
 @pytest.mark.slow
 def test_probes_tell_a_fixed_map_from_per_image_maps_without_the_test_split(tmp_path, data_dir, no_test_split):
     out = {}

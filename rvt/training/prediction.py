@@ -22,7 +22,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from rvt.errors import RVTError
-from rvt.training.probe import features, probe, probe_config, probe_steps, usable_fraction
+from rvt.training.probe import budget, features, probe, probe_config, probe_steps, usable_fraction
 from rvt.training.record import Cell, load_records
 from rvt.training.results import information_loss_of, write_results
 
@@ -33,9 +33,15 @@ COMMITTED = ROOT / "experiments" / "results" / "runs"
 
 
 def calibration() -> dict:
+    """The fitted line; refused when it was fitted on probes of another budget rule than this code's."""
     if not CALIBRATION.is_file():
         raise RVTError(f"no predictor calibration at {CALIBRATION}: run `python experiments/predictor.py report`")
-    return json.loads(CALIBRATION.read_text())
+    fit = json.loads(CALIBRATION.read_text())
+    if fit.get("budget") != budget():
+        raise RVTError(f"the predictor calibration {CALIBRATION} was fitted on probes of another budget "
+                       f"({fit.get('budget')}, this code's: {budget()}); run `python experiments/predictor.py probe`, "
+                       "then `report`")
+    return fit
 
 
 def _cached_plain_probe(cfg: DictConfig, steps: int) -> dict:
