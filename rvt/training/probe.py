@@ -36,6 +36,11 @@ def budget() -> dict:
     return {"step_fraction": STEP_FRACTION, "probe_batch": PROBE_BATCH}
 
 
+def probe_batch(cfg: DictConfig) -> int:
+    """The batch of a probe of the run ``cfg`` describes: PROBE_BATCH, or the run's if smaller."""
+    return min(int(cfg.data.batch_size), PROBE_BATCH)
+
+
 def run_steps(cfg: DictConfig, n_train: int) -> int:
     """The optimiser steps of the full run ``cfg`` describes (one process)."""
     per_epoch = n_train // int(cfg.data.batch_size)
@@ -53,7 +58,7 @@ def probe_config(cfg: DictConfig, plain: bool = False) -> DictConfig:
     """``cfg`` for a probe: no test split, no logger, checkpoint or callbacks; plain images if ``plain``."""
     out = copy.deepcopy(cfg)
     with open_dict(out):
-        out.data.batch_size = min(int(cfg.data.batch_size), PROBE_BATCH)
+        out.data.batch_size = probe_batch(cfg)
         out.data.read_test = False
         out.data.test_every_epoch = False
         out.logger = None
@@ -103,7 +108,7 @@ def probe_steps(cfg: DictConfig) -> int:
     if cfg.dataset.train_subset:
         n_train = min(n_train, int(cfg.dataset.train_subset))
     images = STEP_FRACTION * run_steps(cfg, n_train) * int(cfg.data.batch_size)
-    return max(1, round(images / min(int(cfg.data.batch_size), PROBE_BATCH)))
+    return max(1, round(images / probe_batch(cfg)))
 
 
 def features(plain: dict, encrypted: dict) -> dict:

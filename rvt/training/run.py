@@ -54,9 +54,9 @@ def check_config(cfg: DictConfig) -> None:
         d, m, t = cfg.dataset.name, cfg.model.name, cfg.transform.name
         if t not in cells:
             hint = " (the paper's ViT is model=vit_b16)" if m == "vit" else ""
-            covers = f"its transforms: {', '.join(cells)}" if cells else "its models: resnet, vit_b16"
-            raise RVTError(f"experiment=paper has no setting for dataset={d} model={m} transform={t}{hint}; "
-                           f"{covers}")
+            where = (f"its table for them, conf/recipe/paper_{d}_{m}.yaml, covers {', '.join(cells)}" if cells
+                     else f"it has no table conf/recipe/paper_{d}_{m}.yaml")
+            raise RVTError(f"experiment=paper has no setting for dataset={d} model={m} transform={t}{hint}; {where}")
         check_paper_weights(cfg)
     validate(cfg)
 
