@@ -11,7 +11,7 @@ import rvt.training.datamodule as datamodule
 from rvt.training import prediction
 from training_helpers import make_cfg, run_cli, tiny
 
-# a small real budget: 1500 MNIST training images, one epoch (23 steps of 64 at STEP_FRACTION ... see below)
+# a small real budget: 3000 MNIST training images, 40 epochs of 46 steps (55 probe steps at STEP_FRACTION 3 %)
 BUDGET = ["dataset.train_subset=3000", "dataset.val_size=1000", "trainer.max_epochs=40", "data.batch_size=64",
           "trainer.limit_train_batches=1.0", "trainer.limit_val_batches=1.0", "model=mlp", "model.hidden=[128]",
           "data.augment=before", "optimizer.lr=3e-3", "logger=none"]
@@ -37,10 +37,31 @@ def test_probe_sees_the_budgets_images_in_batches_of_at_most_probe_batch(tmp_pat
     vit = make_cfg(["dataset=mnist", "model=vit"], tmp_path)
     assert vit.data.batch_size == 256 and vit.trainer.max_epochs == 4 and PROBE_BATCH == 64
     assert probe_config(vit).data.batch_size == PROBE_BATCH and vit.data.batch_size == 256  # a copy
-    assert probe_steps(vit) == round(STEP_FRACTION * 4 * (55000 // 256) * 256 / 64)  # 172 steps, not 43
+    assert probe_steps(vit) == round(STEP_FRACTION * 4 * (55000 // 256) * 256 / 64)  # 103 steps, not 26
     small = make_cfg(["dataset=mnist", "model=resnet", "data.batch_size=32"], tmp_path)
     assert probe_config(small).data.batch_size == 32
     assert probe_steps(small) == round(STEP_FRACTION * 3 * (55000 // 32))
+
+
+def test_a_probe_is_scored_on_the_first_probe_val_validation_images(tmp_path, data_dir, monkeypatch):
+    """Both probes of a cell are scored on the same first PROBE_VAL validation images (whole evaluation
+    batches), not on the whole split: what the probe's record says it saw is what the network saw."""
+    from rvt.training import probe as probe_module
+    from rvt.training.lightning_module import ImageClassifier
+
+    seen = []
+    real = ImageClassifier.validation_step
+
+    def spy(self, batch, batch_idx, dataloader_idx=0):
+        seen.append((batch_idx, len(batch[1])))
+        return real(self, batch, batch_idx, dataloader_idx)
+
+    monkeypatch.setattr(ImageClassifier, "validation_step", spy)
+    monkeypatch.setattr(probe_module, "PROBE_VAL", 20)
+    cfg = make_cfg(tiny(data_dir) + ["model=mlp", "model.hidden=[16]", "data.eval_batch_size=8"], tmp_path)
+    rec = probe_module.probe(probe_module.probe_config(cfg), 2)
+    assert seen == [(0, 8), (1, 8), (2, 8)] and rec["n_val"] == 24  # 3 of the 4 batches of the 32 images
+    assert rec["budget"]["probe_val"] == 20
 
 
 def test_a_calibration_fitted_on_another_probe_budget_is_refused(tmp_path, monkeypatch):
@@ -58,6 +79,33 @@ def test_a_calibration_fitted_on_another_probe_budget_is_refused(tmp_path, monke
         prediction.calibration()
 
 
+def test_the_cost_reference_is_the_fastest_committed_plain_fit():
+    """cost_fraction divides by the fastest seed of the committed plain cell, not their mean: seeds that ran
+    beside other jobs are slower, and a mean would flatter the predictor's cost."""
+    from rvt.training.record import Cell, load_records
+
+    fits = [r.fit_seconds for _, r in load_records(prediction.COMMITTED)
+            if r.cell() == Cell("quick", "mnist", "resnet", "none", "-", "")]
+    assert len(fits) >= 2 and min(fits) < max(fits)
+    assert prediction.plain_reference("mnist", "resnet", "quick")[1] == min(fits)
+
+
+def test_leave_one_dataset_out_predicts_each_dataset_from_the_others_within_the_feasible_range():
+    """A dataset's cells are predicted by the line fitted on the other datasets only (a fit that saw them
+    would follow c's slope of 10), and a prediction is held to an accuracy within [0, 100] %."""
+    from experiments.prediction_report import leave_one_dataset_out
+
+    pts = [dict(dataset=ds, f=x, measured=(10 if ds == "c" else 1) * x, plain_acc=95.0)
+           for ds in "abc" for x in (0.0, 1.0, 2.0)]
+    pts += [dict(dataset="c", f=x, measured=0.0, plain_acc=95.0) for x in (-30.0, 300.0)]
+    leave_one_dataset_out(pts, "f")
+    c = {p["f"]: p["predicted f"] for p in pts if p["dataset"] == "c"}
+    assert c[0.0] == pytest.approx(0.0, abs=1e-9) and c[2.0] == pytest.approx(2.0)  # a and b's line: y = x
+    assert c[-30.0] == -5.0 and c[300.0] == 95.0  # 105 % and -205 % are not accuracies
+    leave_one_dataset_out(pts, "f", bounded=False)  # the report's "without the bound": the line alone
+    assert {p["f"]: p["unbounded f"] for p in pts if p["dataset"] == "c"}[300.0] == pytest.approx(300.0)
+
+
 @pytest.mark.slow
 def test_probes_tell_a_fixed_map_from_per_image_maps_without_the_test_split(tmp_path, data_dir, no_test_split):
     out = {}
@@ -73,8 +121,10 @@ def test_probes_tell_a_fixed_map_from_per_image_maps_without_the_test_split(tmp_
     assert abs(perm["info_loss"] - rand["info_loss"]) < 0.05
     for key in ("predicted_acc", "predicted_acc_loss", "interval", "info_loss", "seconds"):
         assert key in perm
+    assert len(perm["git"]["commit"]) == 40  # traceable to the code that made it
     lo, hi = perm["interval"]
     assert lo <= perm["predicted_acc_loss"] <= hi
+    assert 0 <= perm["predicted_acc"] <= 100 and 0 <= rand["predicted_acc"] <= 100
 
 
 @pytest.mark.slow
