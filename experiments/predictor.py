@@ -52,7 +52,8 @@ def plain_overrides(overrides: list[str]) -> list[str]:
 
 
 def committed_cells(runs: Path = RESULTS / "runs") -> dict:
-    """{cell key: (overrides of its seed-0 run, measured accuracy loss in points, info_loss, fixed)}."""
+    """{cell key: (overrides of its seed-0 run, measured accuracy loss in points, the plain cell's accuracy (%),
+    info_loss, fixed)}."""
     from experiments.report_runs import load_runs, plain_cell, summarise
 
     rows = [r for r in load_runs(runs) if r["experiment"] == "quick"]
@@ -68,6 +69,7 @@ def committed_cells(runs: Path = RESULTS / "runs") -> dict:
                     key=lambda r: r["seed"])
         result = RunRecord.load(seed0["run_dir"])
         out[key] = dict(overrides=cell_overrides(result), loss=100 * (base["test_acc"][0] - c["test_acc"][0]),
+                        plain_acc=100 * base["test_acc"][0],
                         info_loss=c["info_loss"][0], fixed=t != "random", n_seeds=c["n"])
     return out
 
