@@ -26,7 +26,7 @@ from rvt.training.models import count_parameters
 #: the fraction of the quick run's training images each probe sees. A prediction runs two probes (plain and
 #: encrypted) at about the run's cost per image, plus their validation passes and a few seconds of set-up:
 #: 3 % each keeps a prediction with both probes under the issue's 10 % of the run it predicts (5 % each cost a
-#: CIFAR-10 ResNet prediction 11.2 %, 3.5 % with 5000 validation images an MNIST ResNet one 11.3 %)
+#: CIFAR-10 ResNet prediction 11.7 %, 3.5 % with 5000 validation images an MNIST ResNet one 11.6 %)
 STEP_FRACTION = 0.03
 #: the validation images a probe is scored on: the first of the (seeded, shuffled) validation split, the same
 #: images for the plain and the encrypted probe, so that their gap is a paired comparison
