@@ -55,6 +55,9 @@ def correlation_markdown(scopes: dict, notes: list[str]) -> str:
            "dataset*: every transform, one dataset at a time (only the map varies).\n",
            "*Spearman 95 % CI*: percentile bootstrap over the points (2000 resamples, seed 0; none under 5 "
            "points); *predicts*: `yes` only where that interval lies above zero (`inverse`: below it).\n",
+           "The measure is per image: it knows neither whether a map is shared by every image nor the learner. "
+           "The predictor of docs/prediction.md (short probes of the same learner) is validated on the same runs, "
+           "beside this measure, in prediction.md (figure: prediction.png).\n",
            "| maps | order | model | n | Pearson r (p) | Spearman rho (p) | Spearman 95 % CI | predicts | "
            "fit: acc-loss rate = a x info loss + b |",
            "|---|---|---|---|---|---|---|---|---|"]
