@@ -64,6 +64,22 @@ def test_a_probe_is_scored_on_the_first_probe_val_validation_images(tmp_path, da
     assert rec["budget"]["probe_val"] == 20
 
 
+def test_the_cached_plain_probe_is_reused_only_under_the_same_budget(tmp_path, monkeypatch):
+    """The plain probe is cached per cell; a cache written under another budget rule (here: another number
+    of validation images) must not be served as this rule's plain probe."""
+    from rvt.training import probe as probe_module
+
+    calls = []
+    monkeypatch.setattr(prediction, "probe", lambda cfg, steps: calls.append(steps) or {"val_acc": 0.5})
+    cfg = make_cfg(["dataset=mnist", "model=mlp", f"paths.output_dir={tmp_path}"], tmp_path / "run")
+    prediction._cached_plain_probe(cfg, 10)
+    prediction._cached_plain_probe(cfg, 10)
+    assert calls == [10]  # cached
+    monkeypatch.setattr(probe_module, "PROBE_VAL", 500)
+    prediction._cached_plain_probe(cfg, 10)
+    assert calls == [10, 10]  # another budget: probed again
+
+
 def test_a_calibration_fitted_on_another_probe_budget_is_refused(tmp_path, monkeypatch):
     """The committed line is fitted on probes of this code's budget rule; a line of another rule would turn
     the probes' gap into a wrong loss, so predict.py refuses it with one line."""

@@ -51,7 +51,9 @@ def _cached_plain_probe(cfg: DictConfig, steps: int) -> dict:
     plain = probe_config(cfg, plain=True)
     settings = OmegaConf.to_container(plain, resolve=False)
     settings.pop("paths", None)
-    digest = hashlib.sha1(json.dumps([settings, steps], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    # the budget rule too: a probe scored on another number of validation images is another probe
+    key = [settings, steps, budget()]
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = Path(str(cfg.paths.output_dir)) / "probe-cache" / f"plain-{digest}.json"
     if path.is_file():
         return json.loads(path.read_text())
