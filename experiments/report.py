@@ -33,7 +33,8 @@ from rvt.io import atomic_write_text
 from rvt.registry import specs
 from rvt.training.datasets import DATASETS
 from experiments.report_figures import examples_figure, plot_scatter, plot_strength
-from experiments.report_runs import NEAR_CHANCE, accuracy_points, fmt, load_runs, plain_cell, sort_key, summarise
+from experiments.report_runs import (NEAR_CHANCE, accuracy_points, fmt, load_runs, plain_cell, sort_key, summarise,
+                                     transform_order)
 from experiments.report_stats import correlation_scopes, predicts
 from experiments.report_wandb import log_wandb
 
@@ -116,6 +117,35 @@ def table_markdown(cells, command: str) -> str:
     return out.getvalue()
 
 
+def keyed_markdown(cells, exp: str = "quick") -> str:
+    """The keyed maps of ``exp`` in both augmentation orders, one row per dataset and map (the dataset's own
+    key; strength-axis variants are in the table above): what experiments/README.md and the README quote."""
+    models = ("resnet", "vit")
+    head = "| transform | info loss | " + " | ".join(f"{m} {o}" for m in models for o in ("before", "after")) + " |"
+    out = ["\n## Keyed maps, both orders\n",
+           f"experiment={exp}; test_acc (%) of the val-selected checkpoint, mean ± std over seeds (n), in brackets "
+           "the difference in points from the plain cell's mean (negative: a loss); '-': not run (the Fashion-MNIST ViT's recipe has no augmentation, so "
+           "its `after` would repeat its `before`).\n", head, "|---" * (2 + 2 * len(models)) + "|"]
+    keyed = sorted({k for k in cells if k[0] == exp and k[3] not in ORDER_FREE and not k[5]}, key=sort_key)
+    for ds in sorted({k[1] for k in keyed}, key=list(DATASETS).index):
+        plains = [plain_cell(cells, exp, ds, m) for m in models]
+        out.append(f"| **{ds}** (plain " + " / ".join(fmt(*c["test_acc"]) if c else "-" for c in plains) + ")"
+                   + " |" * (2 + 2 * len(models)))
+        for t in sorted({k[3] for k in keyed if k[1] == ds}, key=transform_order().index):
+            row, info = [], "-"
+            for m, base in zip(models, plains):
+                for order in ("before", "after"):
+                    c = cells.get((exp, ds, m, t, order, ""))
+                    if c is None or c["test_acc"][0] is None:
+                        row.append("-")
+                        continue
+                    info = f"{c['info_loss'][0]:.3f}" if c["info_loss"][0] is not None else info
+                    loss = "" if base is None else f" ({100 * (c['test_acc'][0] - base['test_acc'][0]):+.2f})"
+                    row.append(f"{fmt(*c['test_acc'])}, n={c['n']}{loss}")
+            out.append(f"| {t} | {info} | " + " | ".join(row) + " |")
+    return "\n".join(out) + "\n"
+
+
 def write_csv(rows, path: Path):
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=FIELDS, extrasaction="ignore")
@@ -146,7 +176,7 @@ def main(argv=None):
     cells = summarise(rows)
     points, notes = accuracy_points(cells, args.metric)
     scopes = correlation_scopes(points)
-    text = table_markdown(cells, command_line("report", argv))
+    text = table_markdown(cells, command_line("report", argv)) + keyed_markdown(cells)
     if points:
         text += correlation_markdown(scopes, notes)
     write_csv(rows, out / "runs.csv")

@@ -393,3 +393,21 @@ def test_wandb_summary_shows_predicted_beside_information_loss(tmp_path, monkeyp
     assert any(n.startswith("prediction/cells") or "cells_" in n for n in tables)
     log = next(offline.glob("*.wandb")).read_bytes()
     assert b"prediction/predicted_vs_measured" in log and b"prediction/info_loss_vs_measured" in log
+
+
+def test_keyed_maps_table_has_both_orders_with_their_seeds_and_leaves_out_other_maps(tmp_path):
+    """The keyed-maps pivot (what the READMEs quote): each keyed map of a dataset's own key in both orders,
+    mean over its seeds with n and the difference from the plain mean; per-image maps and strength-axis keys
+    are not rows, and a cell that was not run is '-'."""
+    runs = [record("mnist", m, "none", s, 0.99, 0.0, augment="before") for m in MODELS for s in (0, 1)]
+    runs += [record("mnist", "resnet", "permutation", s, acc, 0.84, augment="before", map_id="perm")
+             for s, acc in ((0, 0.96), (1, 0.98))]
+    runs += [record("mnist", "resnet", "permutation", 0, 0.90, 0.84, augment="after", map_id="perm")]
+    runs += [record("mnist", "resnet", "random", 0, 0.3, 0.84, augment="before")]
+    runs += [record("mnist", "resnet", "rvt", 0, 0.95, 0.5, key="generated:28x28:5:2", augment="before", map_id="g")]
+    for i, r in enumerate(runs):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
+    text = report.keyed_markdown(report_runs.summarise(report_runs.load_runs(tmp_path)))
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "**" not in line][1:]
+    assert rows == ["| permutation | 0.840 | 97.00 ± 1.41, n=2 (-2.00) | 90.00, n=1 (-9.00) | - | - |"]
