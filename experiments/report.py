@@ -124,8 +124,8 @@ def keyed_markdown(cells, exp: str = "quick") -> str:
     head = "| transform | info loss | " + " | ".join(f"{m} {o}" for m in models for o in ("before", "after")) + " |"
     out = ["\n## Keyed maps, both orders\n",
            f"experiment={exp}; test_acc (%) of the val-selected checkpoint, mean ± std over seeds (n), in brackets "
-           "the difference in points from the plain cell's mean (negative: a loss); '-': not run (the Fashion-MNIST ViT's recipe has no augmentation, so "
-           "its `after` would repeat its `before`).\n", head, "|---" * (2 + 2 * len(models)) + "|"]
+           "the difference in points from the plain cell's mean (negative: a loss); '-': not run (the "
+           "Fashion-MNIST ViT's recipe has no augmentation, so its `after` would repeat its `before`).\n", head, "|---" * (2 + 2 * len(models)) + "|"]
     keyed = sorted({k for k in cells if k[0] == exp and k[3] not in ORDER_FREE and not k[5]}, key=sort_key)
     for ds in sorted({k[1] for k in keyed}, key=list(DATASETS).index):
         plains = [plain_cell(cells, exp, ds, m) for m in models]

@@ -118,7 +118,7 @@ def test_leave_one_dataset_out_predicts_each_dataset_from_the_others_within_the_
     c = {p["f"]: p["predicted f"] for p in pts if p["dataset"] == "c"}
     assert c[0.0] == pytest.approx(0.0, abs=1e-9) and c[2.0] == pytest.approx(2.0)  # a and b's line: y = x
     assert c[-30.0] == -5.0 and c[300.0] == 95.0  # 105 % and -205 % are not accuracies
-    leave_one_dataset_out(pts, "f", bounded=False)  # the report's "without the bound": the line alone
+    # the report's "without the bound": the line alone
     assert {p["f"]: p["unbounded f"] for p in pts if p["dataset"] == "c"}[300.0] == pytest.approx(300.0)
 
 
